@@ -1,0 +1,55 @@
+# wedpool — top-level commands. `make` builds build/wedpool; `make test` and `make demo` run `make deps` first.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON ?= meson
+PYTHON ?= /usr/bin/python3
+
+DEB_PACKAGES = build-essential meson ninja-build pkg-config libevent-dev libssl-dev libinih-dev \
+	libjansson-dev libcurl4-openssl-dev libical-dev libpq-dev libcmocka-dev \
+	postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-psycopg procps
+
+.PHONY: all deps build test unit integration asan asan-test demo bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh $(DEB_PACKAGES)
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	$(MESON) test -C $(BUILD) --suite unit --print-errorlogs
+
+integration: build
+	WEDPOOL_BIN=$(CURDIR)/$(BUILD)/wedpool $(PYTHON) -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) build
+	$(MAKE) unit
+	$(MAKE) integration
+
+$(ASAN_BUILD)/build.ninja:
+	$(MESON) setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# The integration suite against the sanitizer build; any ASan/UBSan report fails the test that caused it.
+asan-test: deps asan
+	$(MESON) test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+	WEDPOOL_BIN=$(CURDIR)/$(ASAN_BUILD)/wedpool WEDPOOL_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
+
+demo: deps
+	$(MAKE) build
+	scripts/demo.sh $(CURDIR)/$(BUILD)/wedpool
+
+bench: deps
+	$(MAKE) build
+	bench/compare.sh $(CURDIR)/$(BUILD)/wedpool
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

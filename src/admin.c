@@ -1,0 +1,476 @@
+/* admin.c — the admin console: the virtual database "wedpool" speaking simple-query protocol. */
+#include "admin.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "log.h"
+#include "pool.h"
+#include "runtime.h"
+
+#define MAX_COLS 24
+
+/* A result set under construction: text columns only. */
+struct result {
+    struct client *c;
+    int ncols;
+    int nrows;
+};
+
+static void result_begin(struct result *r, struct client *c, const char *const *cols, int ncols)
+{
+    r->c = c;
+    r->ncols = ncols;
+    r->nrows = 0;
+    proto_row_description(&c->conn.out, cols, ncols);
+}
+
+static void result_row(struct result *r, const char *const *vals)
+{
+    proto_data_row(&r->c->conn.out, vals, r->ncols);
+    r->nrows++;
+}
+
+static void result_end(struct result *r, const char *tag)
+{
+    char t[64];
+    snprintf(t, sizeof(t), "%s %d", tag, r->nrows);
+    proto_command_complete(&r->c->conn.out, t);
+}
+
+static const char *u64s(char *buf, uint64_t v)
+{
+    snprintf(buf, 24, "%llu", (unsigned long long)v);
+    return buf;
+}
+
+static const char *ints(char *buf, long long v)
+{
+    snprintf(buf, 24, "%lld", v);
+    return buf;
+}
+
+static const char *dbls(char *buf, double v)
+{
+    snprintf(buf, 32, "%.0f", v);
+    return buf;
+}
+
+static void show_pools(struct client *c)
+{
+    static const char *const cols[] = {"database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle",
+                                       "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode",
+                                       "min_pool_size", "max_pool_size"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    uint64_t now = now_us();
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        char b[12][32];
+        uint64_t maxwait = 0;
+        if (!dlist_empty(&p->waiting_clients)) {
+            struct client *w = container_of(dlist_first(&p->waiting_clients), struct client, node);
+            maxwait = now - w->wait_start_us;
+        }
+        const char *vals[] = {p->name,
+                              p->user,
+                              ints(b[0], p->n_cl_active + p->n_cl_idle),
+                              ints(b[1], p->n_waiting),
+                              ints(b[2], p->n_active),
+                              ints(b[3], p->n_idle),
+                              ints(b[4], p->n_reset),
+                              ints(b[5], p->n_login),
+                              u64s(b[6], maxwait / 1000000u),
+                              u64s(b[7], maxwait % 1000000u),
+                              config_pool_mode_name(p->mode),
+                              ints(b[8], p->min_size),
+                              ints(b[9], p->max_size)};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static const char *client_state_name(const struct client *c)
+{
+    switch (c->state) {
+    case CL_LOGIN:
+        return "login";
+    case CL_ADMIN:
+        return "admin";
+    case CL_IDLE:
+        return "idle";
+    case CL_WAITING:
+        return c->login_wait ? "waiting_login" : "waiting";
+    case CL_ACTIVE:
+        return "active";
+    case CL_CLOSED:
+        return "closed";
+    }
+    return "?";
+}
+
+static void show_client_row(struct result *r, const struct client *c, uint64_t now)
+{
+    char b[8][32], ct[40], rt_[40];
+    uint64_t wait = c->state == CL_WAITING ? now - c->wait_start_us : 0;
+    format_time(c->connect_wall, ct, sizeof(ct));
+    format_time(c->request_wall ? c->request_wall : c->connect_wall, rt_, sizeof(rt_));
+    const char *vals[] = {"C",
+                          c->user,
+                          c->database,
+                          client_state_name(c),
+                          c->addr,
+                          ints(b[0], c->port),
+                          ct,
+                          rt_,
+                          u64s(b[1], wait / 1000000u),
+                          u64s(b[2], wait % 1000000u),
+                          c->server != NULL ? ints(b[3], c->server->id) : NULL,
+                          params_get(&c->params, "application_name") ? params_get(&c->params, "application_name") : "",
+                          ints(b[4], c->id)};
+    result_row(r, vals);
+}
+
+static void show_clients(struct client *c)
+{
+    static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
+                                       "request_time", "wait", "wait_us", "link", "application_name", "id"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    uint64_t now = now_us();
+    struct dlist *pos, *q;
+    struct dlist *globals[] = {clients_login(), clients_admin()};
+    for (size_t i = 0; i < ARRAY_SIZE(globals); i++)
+        for (q = globals[i]->next; q != globals[i]; q = q->next)
+            show_client_row(&r, container_of(q, struct client, node), now);
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        struct dlist *lists[] = {&p->active_clients, &p->waiting_clients, &p->idle_clients};
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+            for (q = lists[i]->next; q != lists[i]; q = q->next)
+                show_client_row(&r, container_of(q, struct client, node), now);
+    }
+    result_end(&r, "SHOW");
+}
+
+static const char *server_state_name(const struct server *s)
+{
+    switch (s->state) {
+    case SV_LOGIN:
+        return "login";
+    case SV_IDLE:
+        return "idle";
+    case SV_ACTIVE:
+        return "active";
+    case SV_RESET:
+        return "used";
+    case SV_CLOSED:
+        return "closed";
+    }
+    return "?";
+}
+
+static void show_servers(struct client *c)
+{
+    static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
+                                       "request_time", "link", "remote_pid", "id"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    struct dlist *pos, *q;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        struct dlist *lists[] = {&p->active_servers, &p->idle_servers, &p->reset_servers, &p->login_servers};
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+            for (q = lists[i]->next; q != lists[i]; q = q->next) {
+                struct server *s = container_of(q, struct server, node);
+                char b[4][32], ct[40], rq[40];
+                format_time(s->connect_wall, ct, sizeof(ct));
+                format_time(s->request_wall ? s->request_wall : s->connect_wall, rq, sizeof(rq));
+                const char *vals[] = {"S",
+                                      p->user,
+                                      p->name,
+                                      server_state_name(s),
+                                      p->db.host,
+                                      ints(b[0], p->db.port),
+                                      ct,
+                                      rq,
+                                      s->client != NULL ? ints(b[1], s->client->id) : NULL,
+                                      ints(b[2], s->be_pid),
+                                      ints(b[3], s->id)};
+                result_row(&r, vals);
+            }
+        }
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_stats(struct client *c)
+{
+    static const char *const cols[] = {"database", "user", "total_xact_count", "total_query_count",
+                                       "total_received", "total_sent", "total_xact_time", "total_query_time",
+                                       "total_wait_time", "avg_xact_count", "avg_query_count", "avg_recv",
+                                       "avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        const struct pool_stats *s = &p->stats;
+        const struct pool_stats_avg *a = &p->avg;
+        char b[14][32];
+        const char *vals[] = {p->name,
+                              p->user,
+                              u64s(b[0], s->xact_count),
+                              u64s(b[1], s->query_count),
+                              u64s(b[2], s->bytes_in),
+                              u64s(b[3], s->bytes_out),
+                              u64s(b[4], s->xact_us),
+                              u64s(b[5], s->query_us),
+                              u64s(b[6], s->wait_us),
+                              dbls(b[7], a->xact_per_s),
+                              dbls(b[8], a->query_per_s),
+                              dbls(b[9], a->recv_per_s),
+                              dbls(b[10], a->sent_per_s),
+                              dbls(b[11], a->xact_us),
+                              dbls(b[12], a->query_us),
+                              dbls(b[13], a->wait_us)};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_config(struct client *c)
+{
+    static const char *const cols[] = {"key", "value", "default", "changeable"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    for (size_t i = 0; i < config_setting_count(); i++) {
+        const char *name, *def;
+        char value[1100];
+        bool reloadable;
+        config_setting_get(&rt.cfg, i, &name, value, sizeof(value), &def, &reloadable);
+        if (strcmp(name, "auth_file") != 0 && strstr(name, "password") != NULL)
+            strlcpy_ok(value, "********", sizeof(value));
+        const char *vals[] = {name, value, def, reloadable ? "yes" : "no"};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_databases(struct client *c)
+{
+    static const char *const cols[] = {"name", "host", "port", "database", "force_user", "pool_mode",
+                                       "min_pool_size", "max_pool_size"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    for (size_t i = 0; i < rt.cfg.ndbs; i++) {
+        const struct wp_database *db = &rt.cfg.dbs[i];
+        char b[3][32];
+        const char *vals[] = {db->name,
+                              db->host,
+                              ints(b[0], db->port),
+                              db->dbname,
+                              db->user[0] ? db->user : NULL,
+                              config_pool_mode_name(config_db_pool_mode(&rt.cfg, db)),
+                              ints(b[1], config_db_min_pool(&rt.cfg, db)),
+                              ints(b[2], config_db_max_pool(&rt.cfg, db))};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_version(struct client *c)
+{
+    static const char *const cols[] = {"version"};
+    struct result r;
+    result_begin(&r, c, cols, 1);
+    const char *vals[] = {"wedpool " WEDPOOL_VERSION};
+    result_row(&r, vals);
+    result_end(&r, "SHOW");
+}
+
+static void show_help(struct client *c);
+
+static void cmd_reload(struct client *c)
+{
+    char err[1024];
+    if (!runtime_reload(err, sizeof(err))) {
+        proto_error(&c->conn.out, "ERROR", "F0000", "reload failed, running configuration kept: %s", err);
+        return;
+    }
+    proto_command_complete(&c->conn.out, "RELOAD");
+}
+
+static void cmd_pause(struct client *c)
+{
+    rt.paused = true;
+    log_info("PAUSE from the admin console: no server connections are handed out until RESUME");
+    proto_command_complete(&c->conn.out, "PAUSE");
+}
+
+static void cmd_resume(struct client *c)
+{
+    rt.paused = false;
+    log_info("RESUME from the admin console");
+    pool_resume_all();
+    proto_command_complete(&c->conn.out, "RESUME");
+}
+
+static void cmd_shutdown(struct client *c)
+{
+    proto_command_complete(&c->conn.out, "SHUTDOWN");
+    runtime_begin_shutdown("SHUTDOWN from the admin console");
+}
+
+struct admin_cmd {
+    const char *text;   /* normalised: upper case, single spaces, no trailing ';' */
+    void (*fn)(struct client *c);
+    bool control;       /* not allowed for stats_users */
+    const char *help;
+};
+
+static const struct admin_cmd commands[] = {
+    {"SHOW POOLS", show_pools, false, "clients and servers per pool"},
+    {"SHOW CLIENTS", show_clients, false, "every client connection"},
+    {"SHOW SERVERS", show_servers, false, "every server connection"},
+    {"SHOW STATS", show_stats, false, "totals and per-second averages per pool"},
+    {"SHOW CONFIG", show_config, false, "every setting, its value and default"},
+    {"SHOW DATABASES", show_databases, false, "the [databases] section"},
+    {"SHOW VERSION", show_version, false, "wedpool's version"},
+    {"SHOW HELP", show_help, false, "this list"},
+    {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},
+    {"PAUSE", cmd_pause, true, "stop handing out server connections"},
+    {"RESUME", cmd_resume, true, "undo PAUSE"},
+    {"SHUTDOWN", cmd_shutdown, true, "finish running transactions, then exit (same as SIGTERM)"},
+};
+
+static void show_help(struct client *c)
+{
+    static const char *const cols[] = {"command", "description"};
+    struct result r;
+    result_begin(&r, c, cols, 2);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        const char *vals[] = {commands[i].text, commands[i].help};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+/* Upper-cases, collapses whitespace, strips a trailing ';'. */
+static void normalise(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    bool space = false;
+    for (const char *p = in; *p && n + 1 < cap; p++) {
+        if (isspace((unsigned char)*p)) {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < cap)
+            out[n++] = ' ';
+        space = false;
+        out[n++] = (char)toupper((unsigned char)*p);
+    }
+    while (n > 0 && (out[n - 1] == ';' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+}
+
+static void admin_query(struct client *c, const char *sql)
+{
+    char cmd[256];
+    normalise(sql, cmd, sizeof(cmd));
+    if (cmd[0] == '\0') {
+        pbuf_put_u8(&c->conn.out, 'I');
+        pbuf_put_u32(&c->conn.out, 4);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (strcmp(cmd, commands[i].text) != 0)
+            continue;
+        if (commands[i].control && c->stats_only) {
+            proto_error(&c->conn.out, "ERROR", "42501", "permission denied: %s needs an admin_users user",
+                        commands[i].text);
+            return;
+        }
+        log_info("admin console: %s by %s", commands[i].text, c->user);
+        commands[i].fn(c);
+        return;
+    }
+    proto_error(&c->conn.out, "ERROR", "42601", "unknown wedpool admin command: %s (try SHOW HELP)", sql);
+}
+
+void admin_welcome(struct client *c)
+{
+    struct pbuf *o = &c->conn.out;
+    const char *enc = params_get(&c->params, "client_encoding");
+    proto_param_status(o, "server_version", "15.0 (wedpool " WEDPOOL_VERSION ")");
+    proto_param_status(o, "server_encoding", "UTF8");
+    proto_param_status(o, "client_encoding", enc != NULL ? enc : "UTF8");
+    proto_param_status(o, "DateStyle", "ISO, MDY");
+    proto_param_status(o, "integer_datetimes", "on");
+    proto_param_status(o, "standard_conforming_strings", "on");
+    proto_param_status(o, "TimeZone", "UTC");
+    proto_param_status(o, "is_superuser", c->stats_only ? "off" : "on");
+    proto_backend_key(o, c->id, c->cancel_key);
+    proto_ready(o, 'I');
+    client_flush(c);
+}
+
+void admin_process(struct client *c)
+{
+    struct iobuf *b = c->conn.buf;
+    bool in_error = false;
+    while (c->state == CL_ADMIN && b != NULL && b->len - b->parsed >= 5) {
+        const uint8_t *p = b->data + b->parsed;
+        uint8_t type = p[0];
+        uint32_t mlen = proto_get_u32(p + 1);
+        if (mlen < 4 || mlen + 1 > IOBUF_SIZE) {
+            client_fail(c, "08P01", "wedpool admin console: invalid message length %u", mlen);
+            return;
+        }
+        if (b->len - b->parsed < mlen + 1)
+            break;
+        b->parsed += mlen + 1;
+        b->done = b->parsed;
+        switch (type) {
+        case 'Q': {
+            const char *sql;
+            struct preader r;
+            preader_init(&r, p + 5, mlen - 4);
+            if (!preader_str(&r, &sql)) {
+                client_fail(c, "08P01", "wedpool admin console: malformed query message");
+                return;
+            }
+            admin_query(c, sql);
+            if (c->state != CL_ADMIN)
+                return;
+            proto_ready(&c->conn.out, 'I');
+            break;
+        }
+        case 'X':
+            client_close(c);
+            return;
+        case 'S':
+            proto_ready(&c->conn.out, 'I');
+            in_error = false;
+            break;
+        default:
+            if (!in_error)
+                proto_error(&c->conn.out, "ERROR", "0A000",
+                            "the wedpool admin console supports only the simple query protocol");
+            in_error = true;
+            break;
+        }
+    }
+    if (b != NULL) {
+        conn_buf_release_if_empty(&c->conn);
+        if (c->conn.buf != NULL)
+            iobuf_compact(c->conn.buf);
+    }
+    client_flush(c);
+}

@@ -1,0 +1,578 @@
+/* client.c — client connections: startup, authentication, relaying queries to the server. */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "cancel.h"
+#include "log.h"
+#include "md5.h"
+#include "pool.h"
+#include "runtime.h"
+#include "scram.h"
+#include "server.h"
+
+enum login_step { LS_STARTUP, LS_MD5, LS_SASL_INIT, LS_SASL_FINAL };
+
+/* Everything only a logging-in client needs; freed when the login ends. */
+struct login {
+    enum login_step step;
+    bool is_admin;
+    bool bad_user;              /* unknown user or no usable secret: fail after the exchange */
+    uint8_t salt[4];
+    char md5[MD5_PASSWD_LEN + 1];
+    struct scram_server *scram;
+};
+
+static void client_on_read(evutil_socket_t fd, short what, void *arg);
+static void client_on_write(evutil_socket_t fd, short what, void *arg);
+
+static void login_free(struct client *c)
+{
+    if (c->login == NULL)
+        return;
+    if (c->login->scram != NULL)
+        scram_server_free(c->login->scram);
+    explicit_bzero(c->login, sizeof(*c->login));
+    free(c->login);
+    c->login = NULL;
+}
+
+void client_accept(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    struct client *c = client_new(fd);
+    if (c == NULL) {
+        log_error("out of memory accepting a client");
+        close(fd);
+        return;
+    }
+    c->login = calloc(1, sizeof(*c->login));
+    if (c->login == NULL) {
+        log_error("out of memory accepting a client");
+        close(fd);
+        c->conn.fd = -1;
+        client_set_state(c, CL_CLOSED);
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(in6->sin6_port);
+    } else {
+        strlcpy_ok(c->addr, "unix", sizeof(c->addr));
+    }
+    set_nonblocking_nodelay(fd, sa->sa_family != AF_UNIX);
+    conn_setup(&c->conn, fd, client_on_read, client_on_write, c);
+    if (clients_total() > rt.cfg.max_client_conn)
+        c->reject_too_many = true;
+    conn_want_read(&c->conn, true);
+}
+
+void client_close(struct client *c)
+{
+    if (c->state == CL_CLOSED)
+        return;
+    struct server *s = c->server;
+    bool clean = s != NULL && server_is_clean(s) && c->conn.pkt_left == 0;
+    conn_close(&c->conn);
+    login_free(c);
+    client_set_state(c, CL_CLOSED);
+    if (s != NULL)
+        pool_unlink(c, clean);
+}
+
+void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...)
+{
+    if (c->state == CL_CLOSED)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (sqlstate != NULL) {
+        log_info("client %u (%s:%u %s/%s): %s (SQLSTATE %s)", c->id, c->addr, c->port, c->database, c->user, msg,
+                 sqlstate);
+        /* Whatever is half-sent must not be followed by a message of ours. */
+        if (c->conn.out_sent == 0 || c->conn.out_sent == c->conn.out.len) {
+            proto_error(&c->conn.out, "FATAL", sqlstate, "%s", msg);
+            bool fatal;
+            conn_flush_out(&c->conn, &fatal); /* best effort: the connection closes now */
+        }
+    }
+    client_close(c);
+}
+
+void client_flush(struct client *c)
+{
+    bool fatal;
+    if (!conn_flush_out(&c->conn, &fatal) && fatal)
+        client_close(c);
+}
+
+static void client_protocol_error(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void client_protocol_error(struct client *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("client %u (%s:%u): protocol violation: %s", c->id, c->addr, c->port, msg);
+    client_fail(c, "08P01", "wedpool: protocol violation: %s", msg);
+}
+
+/* ---------------------------------------------------------------- login */
+
+static bool keep_option(void *arg, const char *name, const char *value)
+{
+    struct client *c = arg;
+    return params_set(&c->params, name, value);
+}
+
+static void send_auth_ok(struct client *c)
+{
+    proto_auth(&c->conn.out, 0, NULL, 0);
+}
+
+void client_finish_login(struct client *c)
+{
+    struct pool *p = c->pool;
+    struct pbuf *o = &c->conn.out;
+    for (int i = 0; i < p->welcome.n; i++) {
+        const char *name = p->welcome.items[i].name;
+        const char *mine = params_get(&c->params, name);
+        proto_param_status(o, name, mine != NULL ? mine : p->welcome.items[i].value);
+    }
+    proto_backend_key(o, c->id, c->cancel_key);
+    proto_ready(o, 'I');
+    if (c->state == CL_LOGIN)
+        client_set_state(c, CL_IDLE);
+    login_free(c);
+    log_debug("client %u (%s:%u) logged in to %s as %s", c->id, c->addr, c->port, c->database, c->user);
+    client_flush(c);
+    if (c->state == CL_IDLE && c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done)
+        client_pump(c);
+}
+
+/* Authentication succeeded: the console, or a pool. */
+static void client_auth_ok(struct client *c)
+{
+    send_auth_ok(c);
+    if (c->login->is_admin) {
+        login_free(c);
+        client_set_state(c, CL_ADMIN);
+        admin_welcome(c);
+        return;
+    }
+    const struct wp_database *db = config_find_db(&rt.cfg, c->database);
+    if (db == NULL) {
+        client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
+        return;
+    }
+    const char *err = NULL;
+    struct pool *p = pool_get(db, c->user, &err);
+    if (p == NULL) {
+        client_fail(c, "53200", "wedpool: cannot create pool: %s", err);
+        return;
+    }
+    c->pool = p;
+    if (p->welcome_ready) {
+        client_finish_login(c);
+        return;
+    }
+    /* No server has logged in yet: wait for one to learn what to tell the client. */
+    client_set_state(c, CL_IDLE);
+    c->login_wait = true;
+    if (pool_acquire(c) == ACQ_LINKED)
+        log_fatal("client %u: linked while waiting for login parameters", c->id);
+}
+
+static void auth_failed(struct client *c)
+{
+    client_fail(c, "28P01", "password authentication failed for user \"%s\"", c->user);
+}
+
+static void client_start_auth(struct client *c)
+{
+    struct login *l = c->login;
+    const struct wp_config *cfg = &rt.cfg;
+    if (cfg->auth_type == AUTH_TRUST) {
+        client_auth_ok(c);
+        return;
+    }
+    const struct wp_user *u = config_find_user(cfg, c->user);
+    bool use_scram = cfg->auth_type == AUTH_SCRAM && (u == NULL || u->has_scram);
+    if (use_scram) {
+        if (u == NULL) {
+            l->bad_user = true;
+        } else {
+            l->scram = scram_server_new(&u->scram);
+            if (l->scram == NULL) {
+                client_fail(c, "53200", "out of memory");
+                return;
+            }
+        }
+        static const char mech[] = "SCRAM-SHA-256\0";
+        proto_auth(&c->conn.out, 10, mech, sizeof(mech));
+        l->step = LS_SASL_INIT;
+    } else {
+        /* md5 (configured, or the only secret a SCRAM-configured user has). */
+        if (u == NULL || u->md5[0] == '\0')
+            l->bad_user = true;
+        else
+            memcpy(l->md5, u->md5, sizeof(l->md5));
+        uint32_t r = random_u32();
+        memcpy(l->salt, &r, 4);
+        proto_auth(&c->conn.out, 5, l->salt, 4);
+        l->step = LS_MD5;
+    }
+    client_flush(c);
+}
+
+/* The startup packet of a new session. */
+static void client_startup(struct client *c, const struct startup_packet *sp)
+{
+    struct login *l = c->login;
+    const char *user = startup_get(sp, "user");
+    const char *database = startup_get(sp, "database");
+    if (user == NULL || user[0] == '\0') {
+        client_fail(c, "28000", "no PostgreSQL user name specified in startup packet");
+        return;
+    }
+    if (database == NULL || database[0] == '\0')
+        database = user;
+    if (!strlcpy_ok(c->user, user, sizeof(c->user)) || !strlcpy_ok(c->database, database, sizeof(c->database))) {
+        client_fail(c, "08P01", "user or database name too long");
+        return;
+    }
+    if (c->reject_too_many) {
+        log_warn("client %u (%s:%u): refused, max_client_conn=%d reached", c->id, c->addr, c->port,
+                 rt.cfg.max_client_conn);
+        client_fail(c, "53300", "sorry, too many clients already (wedpool max_client_conn=%d)", rt.cfg.max_client_conn);
+        return;
+    }
+    if (rt.shutting_down) {
+        client_fail(c, "57P01", "wedpool is shutting down");
+        return;
+    }
+    for (int i = 0; i < sp->nparams; i++) {
+        const char *name = sp->params[i].name, *value = sp->params[i].value;
+        if (strcmp(name, "replication") == 0 && strcmp(value, "false") != 0 && strcmp(value, "0") != 0) {
+            client_fail(c, "08P01", "wedpool does not pool replication connections");
+            return;
+        }
+        if (strcmp(name, "options") == 0) {
+            if (!params_parse_options(value, keep_option, c)) {
+                client_fail(c, "08P01", "unsupported startup options \"%s\": only -c name=value is supported", value);
+                return;
+            }
+        } else if (params_is_tracked_startup(name)) {
+            params_set(&c->params, name, value);
+        }
+    }
+    if (strcmp(c->database, "wedpool") == 0) {
+        l->is_admin = true;
+        if (config_list_contains(rt.cfg.admin_users, c->user)) {
+            c->stats_only = false;
+        } else if (config_list_contains(rt.cfg.stats_users, c->user)) {
+            c->stats_only = true;
+        } else {
+            client_fail(c, "28000", "user \"%s\" is not allowed to use the wedpool admin console", c->user);
+            return;
+        }
+    } else {
+        const struct wp_database *db = config_find_db(&rt.cfg, c->database);
+        if (db == NULL) {
+            client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
+            return;
+        }
+    }
+    client_start_auth(c);
+}
+
+static void client_password_msg(struct client *c, const uint8_t *body, size_t len)
+{
+    struct login *l = c->login;
+    char out[512];
+    size_t out_len = 0;
+    const char *err = NULL;
+    switch (l->step) {
+    case LS_MD5: {
+        char want[MD5_PASSWD_LEN + 1];
+        if (l->bad_user || len != MD5_PASSWD_LEN + 1 || body[MD5_PASSWD_LEN] != 0) {
+            auth_failed(c);
+            return;
+        }
+        md5_salted_response(l->md5, l->salt, want);
+        if (!scram_ct_equal(want, body, MD5_PASSWD_LEN)) {
+            auth_failed(c);
+            return;
+        }
+        client_auth_ok(c);
+        return;
+    }
+    case LS_SASL_INIT: {
+        struct preader r;
+        const char *mech;
+        uint32_t dlen;
+        const uint8_t *data;
+        preader_init(&r, body, len);
+        if (!preader_str(&r, &mech) || !preader_u32(&r, &dlen) || dlen == 0xffffffffu ||
+            !preader_bytes(&r, dlen, &data)) {
+            client_protocol_error(c, "malformed SASLInitialResponse");
+            return;
+        }
+        if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+            client_fail(c, "28000", "client selected an invalid SASL authentication mechanism");
+            return;
+        }
+        if (l->bad_user) {
+            auth_failed(c);
+            return;
+        }
+        if (!scram_server_first(l->scram, (const char *)data, dlen, out, sizeof(out), &out_len, &err)) {
+            client_fail(c, "08P01", "malformed SCRAM message: %s", err);
+            return;
+        }
+        proto_auth(&c->conn.out, 11, out, out_len);
+        l->step = LS_SASL_FINAL;
+        client_flush(c);
+        return;
+    }
+    case LS_SASL_FINAL:
+        if (!scram_server_final(l->scram, (const char *)body, len, out, sizeof(out), &out_len, &err)) {
+            auth_failed(c);
+            return;
+        }
+        proto_auth(&c->conn.out, 12, out, out_len);
+        client_auth_ok(c);
+        return;
+    case LS_STARTUP:
+        break;
+    }
+    client_protocol_error(c, "unexpected password message");
+}
+
+static void client_login_process(struct client *c)
+{
+    struct iobuf *b = c->conn.buf;
+    while (c->state == CL_LOGIN && b != NULL && b->len > b->parsed) {
+        uint32_t avail = b->len - b->parsed;
+        const uint8_t *p = b->data + b->parsed;
+        if (c->login->step == LS_STARTUP) {
+            if (avail < 4)
+                break;
+            uint32_t len = proto_get_u32(p);
+            if (len < 8 || len > PROTO_MAX_STARTUP) {
+                client_protocol_error(c, "invalid length of startup packet (%u bytes)", len);
+                return;
+            }
+            if (avail < len)
+                break;
+            struct startup_packet sp;
+            const char *err = NULL;
+            b->parsed += len;
+            b->done = b->parsed;
+            if (!proto_parse_startup(p + 4, len - 4, &sp, &err)) {
+                client_protocol_error(c, "%s", err);
+                return;
+            }
+            if (sp.code == PROTO_SSL_REQUEST || sp.code == PROTO_GSSENC_REQUEST) {
+                /* No TLS yet: the client may go on in plain text. */
+                pbuf_put_u8(&c->conn.out, 'N');
+                client_flush(c);
+                continue;
+            }
+            if (sp.code == PROTO_CANCEL_REQUEST) {
+                cancel_handle(sp.cancel_pid, sp.cancel_key);
+                client_close(c);
+                return;
+            }
+            client_startup(c, &sp);
+            continue;
+        }
+        if (avail < 5)
+            break;
+        uint8_t type = p[0];
+        uint32_t mlen = proto_get_u32(p + 1);
+        if (type != 'p') {
+            client_protocol_error(c, "expected a password message, got message type '%c'", type);
+            return;
+        }
+        if (mlen < 4 || mlen > 8192) {
+            client_protocol_error(c, "invalid password message length %u", mlen);
+            return;
+        }
+        if (avail < mlen + 1)
+            break;
+        b->parsed += mlen + 1;
+        b->done = b->parsed;
+        client_password_msg(c, p + 5, mlen - 4);
+    }
+    if (c->state != CL_CLOSED && c->conn.buf != NULL) {
+        conn_buf_release_if_empty(&c->conn);
+        if (c->conn.buf != NULL)
+            iobuf_compact(c->conn.buf);
+    }
+}
+
+/* ---------------------------------------------------------------- relaying */
+
+void client_pump(struct client *c)
+{
+    struct conn *cc = &c->conn;
+    struct iobuf *b = cc->buf;
+    bool terminate = false;
+
+    if (b == NULL || b->len == b->done) {
+        conn_buf_release_if_empty(cc);
+        conn_want_read(cc, true);
+        return;
+    }
+    if (c->server == NULL) {
+        if (c->state != CL_IDLE)
+            return;
+        if (b->parsed == b->done && b->len - b->done >= 1 && b->data[b->done] == 'X') {
+            client_close(c); /* Terminate while idle: nothing to relay */
+            return;
+        }
+        if (pool_acquire(c) != ACQ_LINKED)
+            return;
+    }
+    struct server *s = c->server;
+    struct pool *p = c->pool;
+    while (b->parsed < b->len) {
+        if (cc->pkt_left > 0) {
+            uint32_t n = b->len - b->parsed;
+            if (n > cc->pkt_left)
+                n = cc->pkt_left;
+            b->parsed += n;
+            cc->pkt_left -= n;
+            continue;
+        }
+        uint32_t avail = b->len - b->parsed;
+        if (avail < 5)
+            break;
+        uint8_t type = b->data[b->parsed];
+        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
+        if (mlen < 4 || mlen > (uint32_t)rt.cfg.max_packet_size) {
+            if (mlen > (uint32_t)rt.cfg.max_packet_size)
+                client_protocol_error(c, "message of type '%c' is %u bytes, over max_packet_size=%d", type, mlen,
+                                      rt.cfg.max_packet_size);
+            else
+                client_protocol_error(c, "invalid message length %u for message type '%c'", mlen, type);
+            return;
+        }
+        if (type == 'X') {
+            terminate = true;
+            break;
+        }
+        if (type == 'Q' || type == 'S' || type == 'F') {
+            if (s->expect_z == 0)
+                s->query_start_us = now_us();
+            s->expect_z++;
+        }
+        if (type == 'Q' || type == 'E')
+            p->stats.query_count++;
+        cc->pkt_left = mlen + 1;
+    }
+    if (b->done < b->parsed) {
+        uint32_t before = b->done;
+        bool fatal;
+        bool all = conn_forward(cc, &s->conn, &fatal);
+        p->stats.bytes_in += b->done - before;
+        if (!all) {
+            if (fatal) {
+                server_close(s, "write to server failed");
+                return;
+            }
+            /* The server is not keeping up: stop reading this client until it drains. */
+            conn_want_read(cc, false);
+            return;
+        }
+    }
+    if (terminate) {
+        client_close(c);
+        return;
+    }
+    if (b->done == b->len)
+        conn_buf_release_if_empty(cc);
+    else
+        iobuf_compact(b);
+    conn_want_read(cc, true);
+}
+
+void client_server_assigned(struct client *c)
+{
+    /* Resume from the loop, not from inside the server's callback. */
+    event_active(&c->conn.rev, EV_READ, 0);
+}
+
+static void client_on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    if (c->state == CL_CLOSED)
+        return;
+    bool blocked = c->state == CL_WAITING || (c->server != NULL && c->server->conn.writing);
+    if (!blocked || (c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE)) {
+        ssize_t n = conn_fill(&c->conn);
+        if (n == 0 || n == -2) {
+            client_close(c);
+            return;
+        }
+    }
+    switch (c->state) {
+    case CL_LOGIN:
+        client_login_process(c);
+        break;
+    case CL_ADMIN:
+        admin_process(c);
+        break;
+    case CL_IDLE:
+    case CL_ACTIVE:
+        if (c->server != NULL && c->server->conn.writing) {
+            conn_want_read(&c->conn, false); /* backpressure: wait for the server to drain */
+            break;
+        }
+        client_pump(c);
+        break;
+    case CL_WAITING:
+        if (c->conn.buf != NULL && c->conn.buf->len == IOBUF_SIZE && c->conn.buf->done == 0)
+            conn_want_read(&c->conn, false);
+        break;
+    case CL_CLOSED:
+        break;
+    }
+}
+
+static void client_on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    c->conn.writing = false;
+    if (c->state == CL_CLOSED)
+        return;
+    bool fatal;
+    if (!conn_flush_out(&c->conn, &fatal)) {
+        if (fatal)
+            client_close(c);
+        return;
+    }
+    /* Output drained: resume relaying the server's results to us. */
+    if (c->server != NULL && c->server->conn.buf != NULL)
+        server_pump(c->server);
+    else if (c->state == CL_ADMIN)
+        admin_process(c);
+}

@@ -1,0 +1,105 @@
+/* config.h — wedpool.ini: one settings table drives parsing, validation, reload and SHOW CONFIG. */
+#ifndef WEDPOOL_CONFIG_H
+#define WEDPOOL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "md5.h"
+#include "scram.h"
+
+#define WP_NAME_MAX 64     /* database and user names (PostgreSQL's NAMEDATALEN) */
+#define WP_SECRET_MAX 256  /* passwords and secrets */
+#define WP_PATH_MAX 1024
+
+enum wp_pool_mode { POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION = 1 };
+enum wp_auth_type { AUTH_TRUST = 0, AUTH_MD5 = 1, AUTH_SCRAM = 2 };
+
+/* One line of [databases]: "name = host=... port=... dbname=... user=... password=..." */
+struct wp_database {
+    char name[WP_NAME_MAX];      /* what clients ask for */
+    char host[256];              /* IP, hostname, or a unix socket directory (leading '/') */
+    int port;                    /* default 5432 */
+    char dbname[WP_NAME_MAX];    /* name on the server; defaults to name */
+    char user[WP_NAME_MAX];      /* forced server login user; "" = the client's user */
+    char password[WP_SECRET_MAX];/* server login password; "" = the user's auth_file password */
+    int pool_mode;               /* enum wp_pool_mode, or -1 = the global setting */
+    int min_pool_size;           /* -1 = the global setting */
+    int max_pool_size;           /* -1 = the global setting */
+};
+
+/* One line of auth_file: "user" "secret"; secret = plain, md5<hex>, or SCRAM-SHA-256$... */
+struct wp_user {
+    char name[WP_NAME_MAX];
+    char password[WP_SECRET_MAX]; /* plain text password, "" if the file holds only a hash */
+    char md5[MD5_PASSWD_LEN + 1]; /* stored md5 secret ("md5..."), "" if unknown (SCRAM-only) */
+    bool has_scram;               /* scram holds a usable secret (parsed, or derived once from plain) */
+    struct scram_secret scram;
+};
+
+struct wp_config {
+    char path[WP_PATH_MAX];       /* file it was loaded from */
+
+    /* [wedpool] settings; see the table in config.c for defaults, ranges and reloadability */
+    char listen_addr[256];
+    int listen_port;
+    char unix_socket_dir[WP_PATH_MAX];
+    int auth_type;                /* enum wp_auth_type */
+    char auth_file[WP_PATH_MAX];
+    int pool_mode;                /* enum wp_pool_mode */
+    int min_pool_size;
+    int max_pool_size;
+    int max_client_conn;
+    int acquire_timeout_ms;       /* 0 = wait forever */
+    int idle_timeout_ms;
+    int server_lifetime_s;
+    int server_connect_timeout_ms;
+    int server_login_retry_ms;    /* after a failed server login, fail fast for this long */
+    int client_login_timeout_ms;
+    int shutdown_timeout_ms;      /* SIGTERM: how long transactions may finish */
+    int max_packet_size;          /* largest protocol message accepted from a peer */
+    char server_reset_query[1024];/* session mode, on release; "" = none */
+    char admin_users[1024];       /* comma-separated */
+    char stats_users[1024];       /* comma-separated; may only SHOW */
+    char logfile[WP_PATH_MAX];
+    char pidfile[WP_PATH_MAX];
+    char log_level[16];           /* debug | info | warning | error */
+
+    struct wp_database *dbs;
+    size_t ndbs;
+    struct wp_user *users;        /* sorted by name */
+    size_t nusers;
+};
+
+/* Loads path, applies the environment overrides DB_POOL_MAX_CONNECTIONS (max_pool_size) and
+ * DB_POOL_IDLE_TIMEOUT_MS (idle_timeout_ms), loads auth_file (relative paths are relative to the
+ * ini file's directory) and derives per-user secrets. prev (may be NULL) is a running config whose
+ * derived SCRAM secrets are reused for unchanged passwords, so a reload does not redo PBKDF2.
+ * On failure returns false, leaves *out zeroed, and writes "FILE:LINE: key 'KEY': PROBLEM" (or
+ * the nearest equivalent) into err. */
+bool config_load(const char *path, const struct wp_config *prev, struct wp_config *out, char *err,
+                 size_t errlen) __attribute__((warn_unused_result));
+void config_free(struct wp_config *cfg);
+
+const struct wp_database *config_find_db(const struct wp_config *cfg, const char *name);
+const struct wp_user *config_find_user(const struct wp_config *cfg, const char *name);
+/* True if name is an item of the comma-separated list (spaces around items ignored). */
+bool config_list_contains(const char *list, const char *name);
+
+/* Effective per-database values (database override, else global). */
+int config_db_pool_mode(const struct wp_config *cfg, const struct wp_database *db);
+int config_db_min_pool(const struct wp_config *cfg, const struct wp_database *db);
+int config_db_max_pool(const struct wp_config *cfg, const struct wp_database *db);
+
+/* SHOW CONFIG: iterate i = 0 .. config_setting_count()-1. */
+size_t config_setting_count(void);
+/* Fills name, current value (as text) and default (as text) and whether RELOAD applies it. */
+void config_setting_get(const struct wp_config *cfg, size_t i, const char **name, char *value, size_t vlen,
+                        const char **default_value, bool *reloadable);
+/* Writes the names of changed settings that need a restart into buf ("" if none); returns true if any. */
+bool config_restart_needed(const struct wp_config *old, const struct wp_config *cur, char *buf, size_t len);
+
+const char *config_pool_mode_name(int mode);
+const char *config_auth_type_name(int type);
+
+#endif

@@ -1,0 +1,151 @@
+/* listener.c — listening sockets (TCP and unix) and accepting clients. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "loop.h"
+
+#define MAX_LISTENERS 8
+
+struct listener {
+    int fd;
+    struct event ev;
+    char unix_path[WP_PATH_MAX];
+};
+
+static struct listener listeners[MAX_LISTENERS];
+static int nlisteners;
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    /* Drain a bounded batch so a connect storm cannot starve established clients. */
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_error("accept: out of file descriptors (%s); raise the open-files limit", strerror(errno));
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        client_accept(cfd, (struct sockaddr *)&ss, len);
+    }
+}
+
+static bool add_listener(int fd, const char *unix_path)
+{
+    struct listener *l = &listeners[nlisteners++];
+    l->fd = fd;
+    strlcpy_ok(l->unix_path, unix_path ? unix_path : "", sizeof(l->unix_path));
+    event_assign(&l->ev, loop_base(), fd, EV_READ | EV_PERSIST, on_accept, l);
+    event_add(&l->ev, NULL);
+    return true;
+}
+
+static bool listen_tcp(const char *addr, int port)
+{
+    struct addrinfo hints = {0}, *res = NULL, *ai;
+    char portstr[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    const char *host = (strcmp(addr, "*") == 0) ? NULL : addr;
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        log_error("listen_addr \"%s\": %s", addr, gai_strerror(rc));
+        return false;
+    }
+    bool any = false;
+    for (ai = res; ai != NULL && nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+            log_error("cannot listen on %s:%d: %s", addr, port, strerror(errno));
+            close(fd);
+            freeaddrinfo(res);
+            return false;
+        }
+        add_listener(fd, NULL);
+        any = true;
+    }
+    freeaddrinfo(res);
+    if (any)
+        log_info("listening on %s:%d", addr, port);
+    return any;
+}
+
+static bool listen_unix(const char *dir, int port)
+{
+    struct sockaddr_un un = {0};
+    un.sun_family = AF_UNIX;
+    int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", dir, port);
+    if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
+        log_error("unix_socket_dir \"%s\": path too long", dir);
+        return false;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    /* A stale socket file from a crashed run: remove it only if nobody answers on it. */
+    if (connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0) {
+        log_error("%s is in use by another process", un.sun_path);
+        close(fd);
+        return false;
+    }
+    close(fd);
+    unlink(un.sun_path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || listen(fd, 4096) != 0) {
+        log_error("cannot listen on %s: %s", un.sun_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    chmod(un.sun_path, 0777);
+    add_listener(fd, un.sun_path);
+    log_info("listening on unix socket %s", un.sun_path);
+    return true;
+}
+
+bool listener_start(const struct wp_config *cfg)
+{
+    if (cfg->listen_addr[0] != '\0' && !listen_tcp(cfg->listen_addr, cfg->listen_port))
+        return false;
+    if (cfg->unix_socket_dir[0] != '\0' && !listen_unix(cfg->unix_socket_dir, cfg->listen_port))
+        return false;
+    if (nlisteners == 0) {
+        log_error("nothing to listen on: set listen_addr or unix_socket_dir");
+        return false;
+    }
+    return true;
+}
+
+void listener_stop(void)
+{
+    for (int i = 0; i < nlisteners; i++) {
+        event_del(&listeners[i].ev);
+        close(listeners[i].fd);
+        if (listeners[i].unix_path[0] != '\0')
+            unlink(listeners[i].unix_path);
+    }
+    nlisteners = 0;
+}

@@ -1,0 +1,14 @@
+/* loop.h — the one libevent base, its signal and deferred-work hooks. */
+#ifndef WEDPOOL_LOOP_H
+#define WEDPOOL_LOOP_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+
+bool loop_init(void);
+struct event_base *loop_base(void);
+void loop_run(void);
+void loop_stop(void);
+void loop_free(void);
+
+#endif

@@ -1,0 +1,248 @@
+/* main.c — command line, startup, signals, reload and shutdown of the wedpool daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cancel.h"
+#include "client.h"
+#include "config.h"
+#include "janitor.h"
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "runtime.h"
+#include "server.h"
+
+struct runtime rt;
+
+static char config_path[WP_PATH_MAX];
+static struct event sig_hup, sig_term, sig_int;
+
+static void apply_log_level(const struct wp_config *cfg)
+{
+    if (strcmp(cfg->log_level, "debug") == 0)
+        log_set_level(LOG_DEBUG);
+    else if (strcmp(cfg->log_level, "warning") == 0)
+        log_set_level(LOG_WARNING);
+    else if (strcmp(cfg->log_level, "error") == 0)
+        log_set_level(LOG_ERROR);
+    else
+        log_set_level(LOG_INFO);
+}
+
+bool runtime_reload(char *err, size_t errlen)
+{
+    struct wp_config fresh;
+    if (!config_load(config_path, &rt.cfg, &fresh, err, errlen)) {
+        rt.reload_failures++;
+        log_error("reload of %s refused, running configuration kept: %s", config_path, err);
+        return false;
+    }
+    char need[512];
+    if (config_restart_needed(&rt.cfg, &fresh, need, sizeof(need)))
+        log_warn("reload: %s changed; that takes effect only after a restart", need);
+    /* Settings that need a restart keep their running values. */
+    memcpy(fresh.listen_addr, rt.cfg.listen_addr, sizeof(fresh.listen_addr));
+    fresh.listen_port = rt.cfg.listen_port;
+    memcpy(fresh.unix_socket_dir, rt.cfg.unix_socket_dir, sizeof(fresh.unix_socket_dir));
+    memcpy(fresh.logfile, rt.cfg.logfile, sizeof(fresh.logfile));
+    memcpy(fresh.pidfile, rt.cfg.pidfile, sizeof(fresh.pidfile));
+    config_free(&rt.cfg);
+    rt.cfg = fresh;
+    apply_log_level(&rt.cfg);
+    rt.reloads++;
+    pool_apply_config();
+    log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
+    return true;
+}
+
+void runtime_stop_now(void)
+{
+    loop_stop();
+}
+
+void runtime_begin_shutdown(const char *why)
+{
+    if (rt.shutting_down)
+        return;
+    rt.shutting_down = true;
+    rt.shutdown_deadline_us = now_us() + (uint64_t)rt.cfg.shutdown_timeout_ms * 1000u;
+    log_info("%s: graceful shutdown, no new connections; running transactions may finish within %d ms", why,
+             rt.cfg.shutdown_timeout_ms);
+    listener_stop();
+    rt.paused = false;
+    struct dlist *pos, *tmp, *q, *qt;
+    dlist_for_each_safe(q, qt, clients_login())
+        client_fail(container_of(q, struct client, node), "57P01", "wedpool is shutting down");
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        dlist_for_each_safe(q, qt, &p->idle_clients)
+            client_fail(container_of(q, struct client, node), "57P01",
+                        "wedpool: terminating connection because the pooler is shutting down");
+        dlist_for_each_safe(q, qt, &p->waiting_clients)
+            client_fail(container_of(q, struct client, node), "57P01",
+                        "wedpool: terminating connection because the pooler is shutting down");
+        dlist_for_each_safe(q, qt, &p->active_clients)
+        {
+            struct client *c = container_of(q, struct client, node);
+            c->terminate_after_txn = true;
+            if (c->server != NULL && server_is_clean(c->server) && c->conn.pkt_left == 0 &&
+                (c->conn.buf == NULL || c->conn.buf->len == c->conn.buf->done))
+                client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
+        }
+        dlist_for_each_safe(q, tmp, &p->idle_servers)
+            server_close(container_of(q, struct server, node), "shutting down");
+    }
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    char err[1024];
+    switch (sig) {
+    case SIGHUP:
+        log_info("SIGHUP: reloading %s", config_path);
+        runtime_reload(err, sizeof(err));
+        break;
+    case SIGTERM:
+        runtime_begin_shutdown("SIGTERM");
+        break;
+    case SIGINT:
+        log_info("SIGINT: immediate shutdown");
+        runtime_stop_now();
+        break;
+    }
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("could not raise the open-files limit: %s", strerror(errno));
+    }
+}
+
+static bool write_pidfile(const char *path)
+{
+    if (path[0] == '\0')
+        return true;
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        log_error("cannot write pidfile %s: %s", path, strerror(errno));
+        return false;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    return true;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "wedpool %s: a PostgreSQL connection pooler for wedding-day traffic\n"
+            "usage: wedpool -c FILE              run in the foreground\n"
+            "       wedpool --check-config -c FILE   validate FILE and exit\n"
+            "       wedpool --version\n",
+            WEDPOOL_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            strlcpy_ok(config_path, optarg, sizeof(config_path));
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'V':
+            printf("wedpool %s\n", WEDPOOL_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config_path[0] == '\0') {
+        if (optind < argc) {
+            strlcpy_ok(config_path, argv[optind], sizeof(config_path));
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    char err[1024];
+    if (!config_load(config_path, NULL, &rt.cfg, err, sizeof(err))) {
+        fprintf(stderr, "wedpool: invalid configuration: %s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("wedpool: %s is valid (%zu databases, %zu users)\n", config_path, rt.cfg.ndbs, rt.cfg.nusers);
+        config_free(&rt.cfg);
+        return 0;
+    }
+    if (!log_open(rt.cfg.logfile)) {
+        fprintf(stderr, "wedpool: cannot open logfile %s: %s\n", rt.cfg.logfile, strerror(errno));
+        return 1;
+    }
+    apply_log_level(&rt.cfg);
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    rt.start_us = now_us();
+    rt.start_wall = wall_time();
+
+    if (!loop_init()) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    objects_init();
+    if (!listener_start(&rt.cfg))
+        return 1;
+    if (!write_pidfile(rt.cfg.pidfile))
+        return 1;
+    evsignal_assign(&sig_hup, loop_base(), SIGHUP, on_signal, NULL);
+    evsignal_assign(&sig_term, loop_base(), SIGTERM, on_signal, NULL);
+    evsignal_assign(&sig_int, loop_base(), SIGINT, on_signal, NULL);
+    evsignal_add(&sig_hup, NULL);
+    evsignal_add(&sig_term, NULL);
+    evsignal_add(&sig_int, NULL);
+    janitor_start();
+    log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
+             rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
+
+    loop_run();
+
+    log_info("wedpool stopping");
+    listener_stop();
+    janitor_stop();
+    objects_shutdown();
+    cancel_shutdown();
+    evsignal_del(&sig_hup);
+    evsignal_del(&sig_term);
+    evsignal_del(&sig_int);
+    if (rt.cfg.pidfile[0] != '\0')
+        unlink(rt.cfg.pidfile);
+    config_free(&rt.cfg);
+    loop_free();
+    log_info("wedpool stopped");
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* objects.h — the three core objects (client, server, pool) and their state enums.
+ * A client's or server's state is the list it sits on; pool.c owns every transition. */
+#ifndef WEDPOOL_OBJECTS_H
+#define WEDPOOL_OBJECTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config.h"
+#include "io.h"
+#include "params.h"
+#include "stats.h"
+#include "util.h"
+
+enum client_state {
+    CL_LOGIN,    /* startup and authentication; on the global login list */
+    CL_ADMIN,    /* logged in to the admin console; on the global admin list */
+    CL_IDLE,     /* logged in, no server; pool->idle_clients */
+    CL_WAITING,  /* needs a server, none free yet; pool->waiting_clients (FIFO) */
+    CL_ACTIVE,   /* linked to a server; pool->active_clients */
+    CL_CLOSED,   /* socket closed, waiting to be freed at a safe point; the zombie list */
+};
+
+enum server_state {
+    SV_LOGIN,    /* connecting and authenticating; pool->login_servers */
+    SV_IDLE,     /* clean, ready for a client; pool->idle_servers (LIFO) */
+    SV_ACTIVE,   /* linked to a client; pool->active_servers */
+    SV_RESET,    /* running the reset query before going idle; pool->reset_servers */
+    SV_CLOSED,   /* closed, waiting to be freed; the zombie list */
+};
+
+struct login;  /* client.c: startup and auth state, freed when the login ends */
+struct scram_client;
+
+struct client {
+    struct dlist node;          /* the list of its state */
+    enum client_state state;
+    struct conn conn;
+    struct pool *pool;          /* NULL until the database is known (and for admin clients) */
+    struct server *server;      /* linked server while CL_ACTIVE */
+    struct login *login;        /* only during CL_LOGIN */
+    struct param_list params;   /* what this client's session should look like on any server */
+    uint32_t id;                /* also the process ID in its BackendKeyData */
+    uint32_t cancel_key;        /* the secret in its BackendKeyData */
+    uint64_t connect_us;
+    uint64_t wait_start_us;     /* when it started needing a server (CL_WAITING) */
+    uint64_t link_us;           /* when it got its server */
+    time_t connect_wall;
+    time_t request_wall;        /* last time it was given a server */
+    char user[WP_NAME_MAX];
+    char database[WP_NAME_MAX];
+    char addr[48];
+    uint16_t port;
+    bool stats_only;            /* admin console user from stats_users: SHOW only */
+    bool login_wait;            /* waiting for a server only to learn the welcome parameters */
+    bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
+    bool reject_too_many;       /* over max_client_conn: refuse after the startup packet */
+};
+
+struct server {
+    struct dlist node;
+    enum server_state state;
+    struct conn conn;
+    struct pool *pool;
+    struct client *client;      /* linked client while SV_ACTIVE */
+    struct scram_client *scram; /* during SCRAM login only */
+    uint32_t id;
+    uint32_t be_pid;            /* the real BackendKeyData, for forwarding cancels */
+    uint32_t be_key;
+    int expect_z;               /* ReadyForQuery messages the client is still owed */
+    int swallow_z;              /* ReadyForQuery messages owed to wedpool's own queries, whose output is dropped */
+    char txn;                   /* status of the last ReadyForQuery: 'I', 'T' or 'E' */
+    bool connecting;            /* TCP connect in progress */
+    bool close_needed;          /* configuration changed: close instead of reusing */
+    bool release_pending;       /* transaction ended: release once the output is flushed */
+    struct param_list params;   /* current session values on this server */
+    struct param_list base;     /* values it reported at login: the defaults */
+    uint64_t connect_us;
+    uint64_t idle_since_us;
+    uint64_t link_us;
+    uint64_t query_start_us;
+    time_t connect_wall;
+    time_t request_wall;
+};
+
+struct pool {
+    struct dlist node;          /* all pools */
+    char name[WP_NAME_MAX];     /* database name clients use */
+    char user[WP_NAME_MAX];     /* server login user */
+    struct wp_database db;      /* copy of the [databases] line, refreshed on reload */
+    char password[WP_SECRET_MAX]; /* server login password, "" = none known */
+    int mode;                   /* enum wp_pool_mode */
+    int min_size;
+    int max_size;
+    bool db_removed;            /* gone from the config: refuse new clients */
+    struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
+    socklen_t addrlen;
+    char addr_error[128];       /* why it could not be resolved, "" if it could */
+    int n_login_wait;           /* waiting clients that only need the welcome parameters */
+
+    struct dlist idle_servers, active_servers, login_servers, reset_servers;
+    int n_idle, n_active, n_login, n_reset;
+    struct dlist idle_clients, waiting_clients, active_clients;
+    int n_cl_idle, n_waiting, n_cl_active;
+
+    struct param_list welcome;  /* parameters the first server reported, sent to each new client */
+    bool welcome_ready;
+
+    uint64_t last_fail_us;      /* last failed server login, for fast failure */
+    char last_fail_state[6];
+    char last_fail_msg[256];
+
+    struct pool_stats stats;
+    struct pool_stats stats_prev; /* snapshot at the start of the current stats period */
+    uint64_t stats_prev_us;
+    struct pool_stats_avg avg;    /* averages over the last complete period */
+};
+
+#endif

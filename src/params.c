@@ -1,0 +1,214 @@
+/* params.c — per-connection session parameters and the SET statements that sync them. */
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void params_free(struct param_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->items[i].name);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static int params_find(const struct param_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcasecmp(l->items[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const char *params_get(const struct param_list *l, const char *name)
+{
+    int i = params_find(l, name);
+    return i < 0 ? NULL : l->items[i].value;
+}
+
+bool params_set(struct param_list *l, const char *name, const char *value)
+{
+    int i = params_find(l, name);
+    if (i >= 0 && strcmp(l->items[i].value, value) == 0)
+        return true;
+    size_t nl = strlen(name), vl = strlen(value);
+    char *mem = malloc(nl + vl + 2);
+    if (mem == NULL)
+        return false;
+    memcpy(mem, name, nl + 1);
+    memcpy(mem + nl + 1, value, vl + 1);
+    if (i >= 0) {
+        free(l->items[i].name);
+    } else {
+        struct param *items = realloc(l->items, sizeof(*items) * (size_t)(l->n + 1));
+        if (items == NULL) {
+            free(mem);
+            return false;
+        }
+        l->items = items;
+        i = l->n++;
+    }
+    l->items[i].name = mem;
+    l->items[i].value = mem + nl + 1;
+    return true;
+}
+
+void params_remove(struct param_list *l, const char *name)
+{
+    int i = params_find(l, name);
+    if (i < 0)
+        return;
+    free(l->items[i].name);
+    l->items[i] = l->items[l->n - 1];
+    l->n--;
+}
+
+bool params_copy(struct param_list *dst, const struct param_list *src)
+{
+    for (int i = 0; i < src->n; i++)
+        if (!params_set(dst, src->items[i].name, src->items[i].value))
+            return false;
+    return true;
+}
+
+static const char *const tracked[] = {
+    "application_name", "client_encoding", "DateStyle", "TimeZone", "IntervalStyle",
+    "search_path", "standard_conforming_strings", "extra_float_digits", "statement_timeout",
+    "lock_timeout", "idle_in_transaction_session_timeout", "default_transaction_isolation",
+    "default_transaction_read_only", "work_mem", "role",
+};
+
+bool params_is_tracked_startup(const char *name)
+{
+    for (size_t i = 0; i < sizeof(tracked) / sizeof(tracked[0]); i++)
+        if (strcasecmp(tracked[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends s to out at *pos; false if it does not fit. */
+static bool put(char *out, size_t cap, size_t *pos, const char *s, size_t n)
+{
+    if (*pos + n + 1 > cap)
+        return false;
+    memcpy(out + *pos, s, n);
+    *pos += n;
+    out[*pos] = '\0';
+    return true;
+}
+
+static bool put_ident(char *out, size_t cap, size_t *pos, const char *name)
+{
+    if (!put(out, cap, pos, "\"", 1))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!put(out, cap, pos, p, 1) || (*p == '"' && !put(out, cap, pos, "\"", 1)))
+            return false;
+    return put(out, cap, pos, "\"", 1);
+}
+
+static bool put_literal(char *out, size_t cap, size_t *pos, const char *value)
+{
+    /* E'' so that the quoting is right whatever standard_conforming_strings says. */
+    if (!put(out, cap, pos, "E'", 2))
+        return false;
+    for (const char *p = value; *p; p++) {
+        if ((*p == '\'' || *p == '\\') && !put(out, cap, pos, p, 1))
+            return false;
+        if (!put(out, cap, pos, p, 1))
+            return false;
+    }
+    return put(out, cap, pos, "'", 1);
+}
+
+static bool put_set(char *out, size_t cap, size_t *pos, const char *name, const char *value)
+{
+    if (!put(out, cap, pos, "SET ", 4) || !put_ident(out, cap, pos, name))
+        return false;
+    if (value == NULL)
+        return put(out, cap, pos, " TO DEFAULT;", 12);
+    return put(out, cap, pos, " = ", 3) && put_literal(out, cap, pos, value) && put(out, cap, pos, ";", 1);
+}
+
+int params_sync_sql(const struct param_list *client, const struct param_list *server,
+                    const struct param_list *base, char *out, size_t cap)
+{
+    size_t pos = 0;
+    int count = 0;
+    if (cap > 0)
+        out[0] = '\0';
+    for (int i = 0; i < client->n; i++) {
+        const char *want = client->items[i].value;
+        const char *have = params_get(server, client->items[i].name);
+        if (have != NULL && strcmp(have, want) == 0)
+            continue;
+        if (!put_set(out, cap, &pos, client->items[i].name, want))
+            return -1;
+        count++;
+    }
+    /* Values another client left on this server that this client never asked for. */
+    for (int i = 0; i < server->n; i++) {
+        const char *name = server->items[i].name;
+        if (params_get(client, name) != NULL)
+            continue;
+        const char *def = params_get(base, name);
+        if (def != NULL && strcmp(def, server->items[i].value) == 0)
+            continue;
+        if (def == NULL && !params_is_tracked_startup(name))
+            continue; /* a reported value we never changed (server_version, ...) */
+        if (!put_set(out, cap, &pos, name, def))
+            return -1;
+        count++;
+    }
+    return count;
+}
+
+bool params_parse_options(const char *options, bool (*cb)(void *arg, const char *name, const char *value),
+                          void *arg)
+{
+    char tok[1024];
+    const char *p = options;
+    bool want_pair = false;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return !want_pair;
+        size_t n = 0;
+        while (*p != '\0' && *p != ' ' && *p != '\t') {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            if (n + 1 >= sizeof(tok))
+                return false;
+            tok[n++] = *p++;
+        }
+        tok[n] = '\0';
+        const char *pair;
+        if (want_pair) {
+            pair = tok;
+            want_pair = false;
+        } else if (strcmp(tok, "-c") == 0) {
+            want_pair = true;
+            continue;
+        } else if (strncmp(tok, "-c", 2) == 0) {
+            pair = tok + 2;
+        } else if (strncmp(tok, "--", 2) == 0) {
+            pair = tok + 2;
+        } else {
+            return false;
+        }
+        char *eq = strchr(pair, '=');
+        if (eq == NULL || eq == pair)
+            return false;
+        *eq = '\0';
+        /* "--a-b=c" means a_b */
+        for (char *q = (char *)pair; *q; q++)
+            if (*q == '-')
+                *q = '_';
+        if (!cb(arg, pair, eq + 1))
+            return false;
+    }
+}

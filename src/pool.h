@@ -1,0 +1,47 @@
+/* pool.h — pools per (database, server user), the state lists, and handing servers to clients. */
+#ifndef WEDPOOL_POOL_H
+#define WEDPOOL_POOL_H
+
+#include "objects.h"
+
+enum acquire_result {
+    ACQ_LINKED,   /* c->server is set */
+    ACQ_WAITING,  /* queued; client_server_assigned() is called when one frees up */
+    ACQ_FAILED,   /* the client was sent an error and closed */
+};
+
+void objects_init(void);
+void objects_shutdown(void);
+
+struct dlist *pool_all(void);
+struct dlist *clients_login(void);
+struct dlist *clients_admin(void);
+int clients_total(void);
+
+/* Finds or creates the pool for database db and the given client user. NULL + *err on failure. */
+struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err);
+/* Applies a reloaded configuration to existing pools. */
+void pool_apply_config(void);
+
+struct client *client_new(int fd);
+void client_set_state(struct client *c, enum client_state st);
+struct server *server_new(struct pool *p);
+void server_set_state(struct server *s, enum server_state st);
+
+/* The client needs a server (a query arrived, or it must wait for the login parameters). */
+enum acquire_result pool_acquire(struct client *c);
+/* The client is done with its server. clean: the server is idle and outside a transaction. */
+void pool_unlink(struct client *c, bool clean);
+/* A server became usable (login done, reset done, or released clean): give it to a waiter or park it. */
+void pool_server_ready(struct server *s);
+/* A server login failed with this error: remember it for fast failure and fail waiters if the
+ * backend is unreachable. */
+void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg);
+/* Serves waiters after RESUME. */
+void pool_resume_all(void);
+/* Periodic work: timeouts, idle servers, min_pool_size, shutdown progress. */
+void pool_janitor(uint64_t now);
+
+int pool_server_total(const struct pool *p);
+
+#endif

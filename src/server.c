@@ -1,0 +1,572 @@
+/* server.c — server connections: connect, log in to PostgreSQL, relay results to the client. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "md5.h"
+#include "pool.h"
+#include "runtime.h"
+#include "scram.h"
+
+void server_resolve(struct pool *p)
+{
+    const struct wp_database *db = &p->db;
+    p->addr_error[0] = '\0';
+    memset(&p->addr, 0, sizeof(p->addr));
+    if (db->host[0] == '/') {
+        struct sockaddr_un *un = (struct sockaddr_un *)&p->addr;
+        un->sun_family = AF_UNIX;
+        int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", db->host, db->port);
+        if (n < 0 || (size_t)n >= sizeof(un->sun_path))
+            snprintf(p->addr_error, sizeof(p->addr_error), "unix socket path too long");
+        p->addrlen = sizeof(*un);
+        return;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", db->port);
+    /* Runs at pool creation and reload only, never per connection. */
+    int rc = getaddrinfo(db->host, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(p->addr_error, sizeof(p->addr_error), "could not resolve host \"%s\": %s", db->host,
+                 gai_strerror(rc));
+        log_error("pool %s/%s: %s", p->name, p->user, p->addr_error);
+        return;
+    }
+    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+    p->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+}
+
+static void server_on_read(evutil_socket_t fd, short what, void *arg);
+static void server_on_write(evutil_socket_t fd, short what, void *arg);
+
+static void server_login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void server_login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct pool *p = s->pool;
+    log_error("pool %s/%s: server login to %s:%d failed: %s (SQLSTATE %s)", p->name, p->user, p->db.host, p->db.port,
+              msg, sqlstate);
+    server_close(s, "login failed");
+    pool_server_failed(p, sqlstate, msg);
+}
+
+struct server *server_launch(struct pool *p)
+{
+    struct server *s = server_new(p);
+    if (s == NULL)
+        return NULL;
+    p->stats.server_connects++;
+    int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        server_login_failed(s, "08006", "socket: %s", strerror(errno));
+        return NULL;
+    }
+    set_nonblocking_nodelay(fd, p->addr.ss_family != AF_UNIX);
+    conn_setup(&s->conn, fd, server_on_read, server_on_write, s);
+    s->connecting = true;
+    if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) != 0 && errno != EINPROGRESS) {
+        server_login_failed(s, "08006", "could not connect to server %s:%d: %s", p->db.host, p->db.port,
+                            strerror(errno));
+        return NULL;
+    }
+    conn_want_write(&s->conn, true);
+    log_debug("pool %s/%s: server %u connecting", p->name, p->user, s->id);
+    return s;
+}
+
+bool server_is_clean(const struct server *s)
+{
+    return s->state == SV_ACTIVE && s->expect_z == 0 && s->swallow_z == 0 && s->txn == 'I' &&
+           s->conn.pkt_left == 0 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->done);
+}
+
+void server_close(struct server *s, const char *reason)
+{
+    if (s->state == SV_CLOSED)
+        return;
+    struct pool *p = s->pool;
+    struct client *c = s->client;
+    log_debug("pool %s/%s: closing server %u: %s", p->name, p->user, s->id, reason);
+    conn_close(&s->conn);
+    if (s->scram != NULL) {
+        scram_client_free(s->scram);
+        s->scram = NULL;
+    }
+    if (c != NULL) {
+        s->client = NULL;
+        c->server = NULL;
+        server_set_state(s, SV_CLOSED);
+        client_set_state(c, CL_IDLE);
+        client_fail(c, "08006", "wedpool: server connection lost (%s)", reason);
+        return;
+    }
+    server_set_state(s, SV_CLOSED);
+}
+
+static void server_send_startup(struct server *s)
+{
+    struct pool *p = s->pool;
+    struct pbuf *b = &s->conn.out;
+    size_t m = pbuf_begin_msg(b, '\0');
+    pbuf_put_u32(b, PROTO_V3);
+    pbuf_put_str(b, "user");
+    pbuf_put_str(b, p->user);
+    pbuf_put_str(b, "database");
+    pbuf_put_str(b, p->db.dbname);
+    pbuf_put_u8(b, 0);
+    pbuf_end_msg(b, m);
+}
+
+static void server_send_password_msg(struct server *s, const void *data, size_t len)
+{
+    size_t m = pbuf_begin_msg(&s->conn.out, 'p');
+    pbuf_put(&s->conn.out, data, len);
+    pbuf_end_msg(&s->conn.out, m);
+}
+
+static bool server_flush(struct server *s)
+{
+    bool fatal;
+    if (conn_flush_out(&s->conn, &fatal))
+        return true;
+    if (fatal) {
+        if (s->state == SV_LOGIN)
+            server_login_failed(s, "08006", "write to server failed: %s", strerror(errno));
+        else
+            server_close(s, "write to server failed");
+    }
+    return false;
+}
+
+/* Authentication request from the server during login. Returns false if the server was closed. */
+static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len)
+{
+    struct pool *p = s->pool;
+    struct preader r;
+    uint32_t code;
+    preader_init(&r, body, len);
+    if (!preader_u32(&r, &code)) {
+        server_login_failed(s, "08P01", "malformed authentication request from server");
+        return false;
+    }
+    if (code == 0)
+        return true;
+    if (code != 12 && p->password[0] == '\0') {
+        server_login_failed(s, "28P01",
+                            "the server asks for a password for user \"%s\" and none is configured (set "
+                            "password= on the database line or give the user a plain password in auth_file)",
+                            p->user);
+        return false;
+    }
+    switch (code) {
+    case 3: /* cleartext */
+        server_send_password_msg(s, p->password, strlen(p->password) + 1);
+        return true;
+    case 5: { /* md5 */
+        const uint8_t *salt;
+        if (!preader_bytes(&r, 4, &salt)) {
+            server_login_failed(s, "08P01", "malformed md5 request from server");
+            return false;
+        }
+        char stored[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
+        md5_password_hash(p->password, p->user, stored);
+        md5_salted_response(stored, salt, resp);
+        server_send_password_msg(s, resp, sizeof(resp));
+        return true;
+    }
+    case 10: { /* SASL: list of mechanisms */
+        bool found = false;
+        const char *mech;
+        while (preader_str(&r, &mech) && mech[0] != '\0')
+            if (strcmp(mech, "SCRAM-SHA-256") == 0)
+                found = true;
+        if (!found) {
+            server_login_failed(s, "28000", "server offers no SASL mechanism wedpool supports (SCRAM-SHA-256)");
+            return false;
+        }
+        s->scram = scram_client_new(p->password);
+        char out[256];
+        size_t out_len;
+        if (s->scram == NULL || !scram_client_first(s->scram, out, sizeof(out), &out_len)) {
+            server_login_failed(s, "XX000", "SCRAM initialisation failed");
+            return false;
+        }
+        size_t m = pbuf_begin_msg(&s->conn.out, 'p');
+        pbuf_put_str(&s->conn.out, "SCRAM-SHA-256");
+        pbuf_put_u32(&s->conn.out, (uint32_t)out_len);
+        pbuf_put(&s->conn.out, out, out_len);
+        pbuf_end_msg(&s->conn.out, m);
+        return true;
+    }
+    case 11: { /* SASL continue */
+        char out[512];
+        size_t out_len;
+        const char *err = "unexpected SASL continue";
+        if (s->scram == NULL ||
+            !scram_client_final(s->scram, (const char *)body + 4, len - 4, out, sizeof(out), &out_len, &err)) {
+            server_login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
+            return false;
+        }
+        server_send_password_msg(s, out, out_len);
+        return true;
+    }
+    case 12: { /* SASL final */
+        const char *err = "unexpected SASL final";
+        if (s->scram == NULL || !scram_client_verify(s->scram, (const char *)body + 4, len - 4, &err)) {
+            server_login_failed(s, "28000", "server's SCRAM signature is wrong: %s", err);
+            return false;
+        }
+        scram_client_free(s->scram);
+        s->scram = NULL;
+        return true;
+    }
+    default:
+        server_login_failed(s, "28000", "server asks for authentication method %u, which wedpool does not support",
+                            code);
+        return false;
+    }
+}
+
+/* Login phase: every message is read whole. */
+static void server_login_process(struct server *s)
+{
+    struct pool *p = s->pool;
+    struct iobuf *b = s->conn.buf;
+    while (b != NULL && b->len - b->parsed >= 5) {
+        uint8_t type = b->data[b->parsed];
+        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
+        if (mlen < 4 || mlen + 1 > IOBUF_SIZE) {
+            server_login_failed(s, "08P01", "invalid message length %u from server during login", mlen);
+            return;
+        }
+        if (b->len - b->parsed < mlen + 1) {
+            iobuf_compact(b);
+            break;
+        }
+        const uint8_t *body = b->data + b->parsed + 5;
+        size_t blen = mlen - 4;
+        b->parsed += mlen + 1;
+        b->done = b->parsed;
+        switch (type) {
+        case 'R':
+            if (!server_handle_auth(s, body, blen))
+                return;
+            break;
+        case 'S': {
+            struct preader r;
+            const char *name, *value;
+            preader_init(&r, body, blen);
+            if (preader_str(&r, &name) && preader_str(&r, &value)) {
+                params_set(&s->base, name, value);
+                params_set(&s->params, name, value);
+                if (!p->welcome_ready)
+                    params_set(&p->welcome, name, value);
+            }
+            break;
+        }
+        case 'K': {
+            struct preader r;
+            preader_init(&r, body, blen);
+            if (!preader_u32(&r, &s->be_pid) || !preader_u32(&r, &s->be_key)) {
+                server_login_failed(s, "08P01", "malformed BackendKeyData from server");
+                return;
+            }
+            break;
+        }
+        case 'E': {
+            struct error_fields ef;
+            proto_parse_error(body, blen, &ef);
+            char state[6];
+            strlcpy_ok(state, ef.sqlstate, sizeof(state));
+            server_login_failed(s, state, "%s", ef.message);
+            return;
+        }
+        case 'N':
+            break;
+        case 'Z':
+            s->txn = blen >= 1 ? (char)body[0] : 'I';
+            p->welcome_ready = true;
+            p->last_fail_us = 0;
+            log_debug("pool %s/%s: server %u logged in (pid %u)", p->name, p->user, s->id, s->be_pid);
+            conn_buf_release_if_empty(&s->conn);
+            pool_server_ready(s);
+            return;
+        default:
+            server_login_failed(s, "08P01", "unexpected message '%c' from server during login", type);
+            return;
+        }
+    }
+    if (!server_flush(s))
+        return;
+    conn_buf_release_if_empty(&s->conn);
+}
+
+static void server_protocol_error(struct server *s, const char *what, uint32_t value)
+{
+    struct pool *p = s->pool;
+    log_error("pool %s/%s: server %u: %s (%u); closing it", p->name, p->user, s->id, what, value);
+    server_close(s, "protocol error from server");
+}
+
+void server_pump(struct server *s)
+{
+    struct conn *sc = &s->conn;
+    struct iobuf *b = sc->buf;
+    struct client *c = s->client;
+    struct pool *p = s->pool;
+    bool release = false;
+
+    if (b == NULL)
+        return;
+    while (b->parsed < b->len) {
+        if (sc->pkt_left > 0) {
+            uint32_t n = b->len - b->parsed;
+            if (n > sc->pkt_left)
+                n = sc->pkt_left;
+            if (sc->pkt_drop)
+                iobuf_cut(b, b->parsed, n);
+            else
+                b->parsed += n;
+            sc->pkt_left -= n;
+            continue;
+        }
+        uint32_t avail = b->len - b->parsed;
+        if (avail < 5)
+            break;
+        uint8_t type = b->data[b->parsed];
+        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
+        if (mlen < 4 || mlen > (uint32_t)rt.cfg.max_packet_size) {
+            server_protocol_error(s, "invalid message length", mlen);
+            return;
+        }
+        uint32_t total = mlen + 1;
+        bool drop = s->swallow_z > 0;
+        bool need_whole = type == 'Z' || type == 'S' || (drop && type == 'E');
+        if (need_whole && total > IOBUF_SIZE) {
+            if (type == 'Z' || type == 'S') {
+                server_protocol_error(s, "oversized status message", mlen);
+                return;
+            }
+            need_whole = false; /* a huge error we swallow: stream it away */
+        }
+        if (need_whole && avail < total) {
+            if (b->parsed + total > IOBUF_SIZE && b->done == b->parsed)
+                iobuf_compact(b);
+            break;
+        }
+        const uint8_t *body = b->data + b->parsed + 5;
+        switch (type) {
+        case 'Z':
+            s->txn = (char)body[0];
+            if (drop) {
+                s->swallow_z--;
+                iobuf_cut(b, b->parsed, total);
+                continue;
+            }
+            if (s->expect_z > 0) {
+                s->expect_z--;
+                if (s->expect_z == 0)
+                    p->stats.query_us += now_us() - s->query_start_us;
+            }
+            b->parsed += total;
+            if (s->expect_z == 0 && s->txn == 'I' && c != NULL &&
+                (p->mode == POOL_MODE_TRANSACTION || c->terminate_after_txn)) {
+                release = true;
+                goto forward;
+            }
+            continue;
+        case 'S': {
+            struct preader r;
+            const char *name, *value;
+            preader_init(&r, body, mlen - 4);
+            if (preader_str(&r, &name) && preader_str(&r, &value)) {
+                params_set(&s->params, name, value);
+                if (!drop && c != NULL && params_is_tracked_startup(name))
+                    params_set(&c->params, name, value);
+            }
+            break;
+        }
+        case 'E':
+            if (drop) {
+                struct error_fields ef;
+                proto_parse_error(body, mlen - 4, &ef);
+                log_warn("pool %s/%s: server %u: wedpool's own query failed: %s (SQLSTATE %s)", p->name, p->user,
+                         s->id, ef.message, ef.sqlstate);
+            }
+            break;
+        default:
+            break;
+        }
+        if (drop) {
+            uint32_t n = avail < total ? avail : total;
+            iobuf_cut(b, b->parsed, n);
+            if (n < total) {
+                sc->pkt_left = total - n;
+                sc->pkt_drop = true;
+            }
+            continue;
+        }
+        sc->pkt_drop = false;
+        if (avail >= total) {
+            b->parsed += total;
+        } else {
+            b->parsed += avail;
+            sc->pkt_left = total - avail;
+        }
+    }
+
+forward:
+    if (b->done < b->parsed) {
+        if (c == NULL) {
+            server_protocol_error(s, "data from a server with no client, bytes", b->parsed - b->done);
+            return;
+        }
+        uint32_t before = b->done;
+        bool fatal;
+        bool all = conn_forward(sc, &c->conn, &fatal);
+        p->stats.bytes_out += b->done - before;
+        if (!all) {
+            if (fatal) {
+                client_close(c);
+                return;
+            }
+            /* The client is slow: stop reading the server until it drains (backpressure). */
+            conn_want_read(sc, false);
+            s->release_pending = release;
+            return;
+        }
+    }
+    if (s->state == SV_RESET && s->swallow_z == 0) {
+        conn_buf_release_if_empty(sc);
+        pool_server_ready(s);
+        return;
+    }
+    if (release || s->release_pending) {
+        s->release_pending = false;
+        if (b->parsed < b->len) {
+            server_protocol_error(s, "data after the end of a transaction, bytes", b->len - b->parsed);
+            return;
+        }
+        conn_buf_release_if_empty(sc);
+        conn_want_read(sc, true);
+        if (c->terminate_after_txn) {
+            pool_unlink(c, true);
+            client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
+            return;
+        }
+        pool_unlink(c, true);
+        return;
+    }
+    if (b->done == b->len)
+        conn_buf_release_if_empty(sc);
+    else if (b->len == IOBUF_SIZE)
+        iobuf_compact(b);
+    conn_want_read(sc, true);
+}
+
+static void server_on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    ssize_t n = conn_fill(&s->conn);
+    if (n == 0 || n == -2) {
+        if (s->state == SV_LOGIN) {
+            server_login_failed(s, "08006", "server closed the connection during login%s",
+                                n == -2 ? " (read error)" : "");
+            return;
+        }
+        server_close(s, n == 0 ? "server closed the connection" : "read error from server");
+        return;
+    }
+    if (n == -1 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->parsed))
+        return;
+    if (s->state == SV_LOGIN)
+        server_login_process(s);
+    else
+        server_pump(s);
+}
+
+static void server_on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    s->conn.writing = false;
+    if (s->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        s->connecting = false;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            server_login_failed(s, "08006", "could not connect to server %s:%d: %s", s->pool->db.host,
+                                s->pool->db.port, strerror(err ? err : errno));
+            return;
+        }
+        server_send_startup(s);
+        conn_want_read(&s->conn, true);
+    }
+    if (!server_flush(s))
+        return;
+    /* Output drained: resume relaying the client's messages to us. */
+    if (s->client != NULL && s->client->conn.buf != NULL)
+        client_pump(s->client);
+}
+
+void server_send_internal_query(struct server *s, const char *sql)
+{
+    size_t m = pbuf_begin_msg(&s->conn.out, 'Q');
+    pbuf_put_str(&s->conn.out, sql);
+    pbuf_end_msg(&s->conn.out, m);
+    s->swallow_z++;
+}
+
+void server_sync_params(struct server *s, struct client *c)
+{
+    char sql[4096];
+    int n = params_sync_sql(&c->params, &s->params, &s->base, sql, sizeof(sql));
+    if (n == 0)
+        return;
+    if (n < 0) {
+        log_warn("client %u: session parameters too long to replay; server %u keeps its values", c->id, s->id);
+        return;
+    }
+    log_debug("server %u: syncing %d parameter(s) for client %u: %s", s->id, n, c->id, sql);
+    server_send_internal_query(s, sql);
+    /* Our record of the server follows the SETs; ParameterStatus replies confirm reported ones. */
+    for (int i = 0; i < c->params.n; i++)
+        params_set(&s->params, c->params.items[i].name, c->params.items[i].value);
+    for (int i = s->params.n - 1; i >= 0; i--) {
+        const char *name = s->params.items[i].name;
+        if (params_get(&c->params, name) == NULL && params_is_tracked_startup(name)) {
+            const char *def = params_get(&s->base, name);
+            if (def != NULL)
+                params_set(&s->params, name, def);
+            else
+                params_remove(&s->params, name);
+        }
+    }
+}
+
+void server_reset(struct server *s)
+{
+    server_send_internal_query(s, rt.cfg.server_reset_query);
+    /* DISCARD ALL resets every session parameter to its default. */
+    params_free(&s->params);
+    params_copy(&s->params, &s->base);
+    server_flush(s);
+}
