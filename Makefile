@@ -8,7 +8,7 @@ DEB_PACKAGES = build-essential meson ninja-build pkg-config libevent-dev libssl-
 	libjansson-dev libcurl4-openssl-dev libical-dev libpq-dev libcmocka-dev \
 	postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-psycopg procps
 
-.PHONY: all deps build test unit integration asan asan-test demo bench clean
+.PHONY: all deps build test unit integration asan asan-test demo bench fuzz clean
 
 all: build
 
@@ -51,5 +51,9 @@ bench: deps
 	$(MAKE) build
 	bench/compare.sh $(CURDIR)/$(BUILD)/wedpool
 
+# Every parser's libFuzzer target, FUZZ_SECONDS each (default 30).
+fuzz:
+	tests/fuzz/run.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

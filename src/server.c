@@ -335,8 +335,10 @@ void server_pump(struct server *s)
     struct pool *p = s->pool;
     bool release = false;
 
-    if (b == NULL)
+    if (b == NULL) {
+        conn_want_read(sc, true);
         return;
+    }
     while (b->parsed < b->len) {
         if (sc->pkt_left > 0) {
             uint32_t n = b->len - b->parsed;
@@ -523,7 +525,7 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
     if (!server_flush(s))
         return;
     /* Output drained: resume relaying the client's messages to us. */
-    if (s->client != NULL && s->client->conn.buf != NULL)
+    if (s->client != NULL)
         client_pump(s->client);
 }
 

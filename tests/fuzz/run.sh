@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and runs each for a bounded time (default 30 s).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${FUZZ_SECONDS:-30}
+out=build-fuzz
+mkdir -p "$out"
+flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc)
+clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/proto.c src/params.c -o "$out/fuzz_startup"
+targets=(fuzz_startup)
+if [ -f tests/fuzz/fuzz_scram.c ]; then
+    clang "${flags[@]}" tests/fuzz/fuzz_scram.c src/scram.c src/md5.c -lcrypto -o "$out/fuzz_scram"
+    targets+=(fuzz_scram)
+fi
+if [ -f tests/fuzz/fuzz_config.c ]; then
+    clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config.c src/log.c src/scram.c src/md5.c -linih -lcrypto -o "$out/fuzz_config"
+    targets+=(fuzz_config)
+fi
+for t in "${targets[@]}"; do
+    echo "fuzz: $t for ${secs}s"
+    mkdir -p "$out/corpus-$t"
+    "$out/$t" -max_total_time="$secs" -max_len=16384 "$out/corpus-$t" 2>&1 | tail -3
+done
