@@ -97,7 +97,7 @@ struct pool {
     bool db_removed;            /* gone from the config: refuse new clients */
     struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
     socklen_t addrlen;
-    char addr_error[128];       /* why it could not be resolved, "" if it could */
+    char addr_error[400];       /* why it could not be resolved, "" if it could */
     int n_login_wait;           /* waiting clients that only need the welcome parameters */
 
     struct dlist idle_servers, active_servers, login_servers, reset_servers;

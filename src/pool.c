@@ -504,7 +504,7 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
     {
         struct server *s = container_of(pos, struct server, node);
         if (now - s->connect_us > connect_limit) {
-            char msg[160];
+            char msg[400];
             snprintf(msg, sizeof(msg), "could not connect to server %s:%d within server_connect_timeout_ms=%d",
                      p->db.host, p->db.port, cfg->server_connect_timeout_ms);
             log_warn("pool %s/%s: %s", p->name, p->user, msg);
