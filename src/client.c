@@ -15,6 +15,7 @@
 #include "cancel.h"
 #include "log.h"
 #include "md5.h"
+#include "metrics.h"
 #include "pool.h"
 #include "runtime.h"
 #include "scram.h"
@@ -103,6 +104,7 @@ void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (sqlstate != NULL) {
+        metrics_count_error(sqlstate);
         log_info("client %u (%s:%u %s/%s): %s (SQLSTATE %s)", c->id, c->addr, c->port, c->database, c->user, msg,
                  sqlstate);
         /* Whatever is half-sent must not be followed by a message of ours. */
@@ -130,7 +132,6 @@ static void client_protocol_error(struct client *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_warn("client %u (%s:%u): protocol violation: %s", c->id, c->addr, c->port, msg);
     client_fail(c, "08P01", "wedpool: protocol violation: %s", msg);
 }
 

@@ -47,6 +47,14 @@ int clients_total(void)
 {
     return n_clients_total;
 }
+int clients_login_count(void)
+{
+    return n_login_clients;
+}
+int clients_admin_count(void)
+{
+    return n_admin_clients;
+}
 
 int pool_server_total(const struct pool *p)
 {
@@ -312,12 +320,11 @@ static void link_pair(struct client *c, struct server *s)
     s->link_us = now;
     c->link_us = now;
     c->request_wall = s->request_wall = wall_time();
-    if (c->state == CL_WAITING) {
-        p->stats.wait_us += now - c->wait_start_us;
-        p->stats.wait_count++;
-    } else {
-        p->stats.wait_count++;
-    }
+    uint64_t waited = c->state == CL_WAITING ? now - c->wait_start_us : 0;
+    p->stats.wait_us += waited;
+    p->stats.wait_count++;
+    histogram_observe(&p->acquire_hist, waited);
+    window_observe(&p->acquire_window, now / 1000000u, waited);
     client_set_state(c, CL_ACTIVE);
     server_set_state(s, SV_ACTIVE);
     server_sync_params(s, c);

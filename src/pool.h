@@ -17,6 +17,8 @@ struct dlist *pool_all(void);
 struct dlist *clients_login(void);
 struct dlist *clients_admin(void);
 int clients_total(void);
+int clients_login_count(void);
+int clients_admin_count(void);
 
 /* Finds or creates the pool for database db and the given client user. NULL + *err on failure. */
 struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err);

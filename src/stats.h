@@ -28,3 +28,29 @@ void stats_average(const struct pool_stats *prev, const struct pool_stats *cur, 
                    struct pool_stats_avg *out);
 
 #endif
+
+/* Acquisition-wait histogram: Prometheus-style cumulative buckets (upper bounds in seconds). */
+#define HIST_BUCKETS 18   /* finite bounds; one more slot counts +Inf */
+extern const double hist_bounds_s[HIST_BUCKETS];
+
+struct histogram {
+    uint64_t counts[HIST_BUCKETS + 1];  /* per bucket, not cumulative; last = above every bound */
+    uint64_t count;
+    uint64_t sum_us;
+};
+
+void histogram_observe(struct histogram *h, uint64_t us);
+void histogram_add(struct histogram *dst, const struct histogram *src);
+/* Quantile q in [0,1], in seconds, interpolated inside the bucket; 0 when empty. */
+double histogram_quantile(const struct histogram *h, double q);
+
+/* The last minute, one histogram per second, for p50/p95/p99 "over the last minute". */
+#define WINDOW_SECONDS 60
+struct hist_window {
+    struct histogram slot[WINDOW_SECONDS];
+    uint64_t slot_sec[WINDOW_SECONDS];
+};
+
+void window_observe(struct hist_window *w, uint64_t now_sec, uint64_t us);
+/* Sums the slots of the last WINDOW_SECONDS seconds into out. */
+void window_sum(const struct hist_window *w, uint64_t now_sec, struct histogram *out);

@@ -1,0 +1,158 @@
+/* http.c — the HTTP endpoint (/metrics, JSON API, health). Responses are built from counters in
+ * one pass; a scrape costs microseconds per pool and never waits on a server. */
+#include "http.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "pool.h"
+#include "runtime.h"
+
+static struct evhttp *http;
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *ctype, const void *body,
+                  size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_add(buf, body, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    evhttp_send_reply(req, code, reason, buf);
+    evbuffer_free(buf);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+    reply(req, code, reason, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* Constant-time token check; every endpoint but /healthz when http_auth_token is set. */
+static bool authorized(struct evhttp_request *req)
+{
+    const char *token = rt.cfg.http_auth_token;
+    if (token[0] == '\0')
+        return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *given = h + 7;
+    size_t a = strlen(given), b = strlen(token);
+    unsigned char diff = (unsigned char)(a != b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)(token[i] ^ (i < a ? given[i] : 0));
+    return diff == 0;
+}
+
+static bool backend_reachable(char *why, size_t n)
+{
+    struct dlist *pos;
+    struct dlist *pools = pool_all();
+    bool any_pool = false;
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        any_pool = true;
+        if (p->n_idle + p->n_active + p->n_reset > 0 || (p->welcome_ready && p->last_fail_us == 0))
+            return true;
+        snprintf(why, n, "pool %s/%s: %s", p->name, p->user,
+                 p->addr_error[0] ? p->addr_error : p->last_fail_msg[0] ? p->last_fail_msg : "no server connection");
+    }
+    if (!any_pool)
+        snprintf(why, n, "no server connection has been made yet");
+    return false;
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *parsed = evhttp_uri_parse(uri);
+    const char *path = parsed != NULL ? evhttp_uri_get_path(parsed) : NULL;
+    if (path == NULL || path[0] == '\0')
+        path = "/";
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+        reply_text(req, 405, "Method Not Allowed", "only GET is supported\n");
+        goto done;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        reply_text(req, 200, "OK", "ok\n");
+        goto done;
+    }
+    if (!authorized(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        reply_text(req, 401, "Unauthorized", "unauthorized\n");
+        goto done;
+    }
+    struct pbuf body;
+    pbuf_init(&body);
+    if (strcmp(path, "/metrics") == 0) {
+        metrics_prometheus(&body);
+        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
+    } else if (strcmp(path, "/api/metrics/database/pool") == 0 || strcmp(path, "/api/v1/pools") == 0) {
+        metrics_pool_json(&body);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
+    } else if (strcmp(path, "/readyz") == 0) {
+        char why[512] = "";
+        if (rt.shutting_down)
+            reply_text(req, 503, "Service Unavailable", "shutting down\n");
+        else if (!backend_reachable(why, sizeof(why))) {
+            strncat(why, "\n", sizeof(why) - strlen(why) - 1);
+            reply_text(req, 503, "Service Unavailable", why);
+        } else
+            reply_text(req, 200, "OK", "ready\n");
+    } else {
+        reply_text(req, 404, "Not Found", "not found\n");
+    }
+    pbuf_free(&body);
+done:
+    if (parsed != NULL)
+        evhttp_uri_free(parsed);
+}
+
+bool http_start(const char *listen)
+{
+    if (listen == NULL || listen[0] == '\0')
+        return true;
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host)) {
+        log_error("http_listen \"%s\": expected host:port", listen);
+        return false;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    int port = atoi(colon + 1);
+    http = evhttp_new(loop_base());
+    if (http == NULL)
+        return false;
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+    evhttp_set_max_headers_size(http, 16384);
+    evhttp_set_max_body_size(http, 65536);
+    evhttp_set_timeout(http, 10);
+    evhttp_set_gencb(http, handle, NULL);
+    if (evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port) == NULL) {
+        log_error("cannot listen for HTTP on %s", listen);
+        evhttp_free(http);
+        http = NULL;
+        return false;
+    }
+    log_info("HTTP endpoint on %s (/metrics, /api/metrics/database/pool, /healthz, /readyz)", listen);
+    return true;
+}
+
+void http_stop(void)
+{
+    if (http != NULL)
+        evhttp_free(http);
+    http = NULL;
+}

@@ -1,0 +1,220 @@
+/* metrics.c — Prometheus text exposition and JSON pool snapshots, built only when asked for. */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pool.h"
+#include "runtime.h"
+
+#define MAX_ERROR_CLASSES 64
+
+static struct {
+    char cls[3];
+    uint64_t count;
+} error_classes[MAX_ERROR_CLASSES];
+static int n_error_classes;
+
+void metrics_count_error(const char *sqlstate)
+{
+    if (sqlstate == NULL || strlen(sqlstate) < 2)
+        return;
+    for (int i = 0; i < n_error_classes; i++) {
+        if (error_classes[i].cls[0] == sqlstate[0] && error_classes[i].cls[1] == sqlstate[1]) {
+            error_classes[i].count++;
+            return;
+        }
+    }
+    if (n_error_classes == MAX_ERROR_CLASSES)
+        return;
+    error_classes[n_error_classes].cls[0] = sqlstate[0];
+    error_classes[n_error_classes].cls[1] = sqlstate[1];
+    error_classes[n_error_classes].cls[2] = '\0';
+    error_classes[n_error_classes].count = 1;
+    n_error_classes++;
+}
+
+static void out(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct pbuf *b, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Label values: escape backslash, double quote and newline. */
+static void label_escape(const char *in, char *o, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 3 < cap; p++) {
+        if (*p == '\\' || *p == '"') {
+            o[n++] = '\\';
+            o[n++] = *p;
+        } else if (*p == '\n') {
+            o[n++] = '\\';
+            o[n++] = 'n';
+        } else {
+            o[n++] = *p;
+        }
+    }
+    o[n] = '\0';
+}
+
+static void head(struct pbuf *b, const char *name, const char *type, const char *help)
+{
+    out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One gauge or counter per pool: value(p) picked by the accessor. */
+typedef double (*pool_value_fn)(const struct pool *p);
+
+struct pool_metric {
+    const char *name;
+    const char *type;
+    const char *help;
+    pool_value_fn value;
+};
+
+static double v_active(const struct pool *p) { return p->n_active; }
+static double v_idle(const struct pool *p) { return p->n_idle; }
+static double v_max(const struct pool *p) { return p->max_size; }
+static double v_min(const struct pool *p) { return p->min_size; }
+static double v_waiting(const struct pool *p) { return p->n_waiting; }
+static double v_util(const struct pool *p) { return p->max_size ? (double)p->n_active / p->max_size : 0; }
+static double v_xacts(const struct pool *p) { return (double)p->stats.xact_count; }
+static double v_queries(const struct pool *p) { return (double)p->stats.query_count; }
+static double v_recv(const struct pool *p) { return (double)p->stats.bytes_in; }
+static double v_sent(const struct pool *p) { return (double)p->stats.bytes_out; }
+static double v_wait(const struct pool *p) { return (double)p->stats.wait_us / 1e6; }
+static double v_xact_time(const struct pool *p) { return (double)p->stats.xact_us / 1e6; }
+static double v_connects(const struct pool *p) { return (double)p->stats.server_connects; }
+static double v_failures(const struct pool *p) { return (double)p->stats.server_connect_failures; }
+static double v_timeouts(const struct pool *p) { return (double)p->stats.acquire_timeouts; }
+
+static const struct pool_metric pool_metrics[] = {
+    {"db_pool_active_connections", "gauge", "Server connections in use by a client.", v_active},
+    {"db_pool_idle_connections", "gauge", "Server connections open and free.", v_idle},
+    {"db_pool_max_connections", "gauge", "Configured maximum server connections of the pool.", v_max},
+    {"db_pool_waiting_connections", "gauge", "Clients waiting for a server connection.", v_waiting},
+    {"wedpool_pool_utilization_ratio", "gauge", "Server connections in use divided by max_pool_size.", v_util},
+    {"wedpool_pool_min_size", "gauge", "Configured min_pool_size.", v_min},
+    {"wedpool_pool_max_size", "gauge", "Configured max_pool_size.", v_max},
+    {"wedpool_transactions_total", "counter", "Transactions completed through the pool.", v_xacts},
+    {"wedpool_queries_total", "counter", "Queries (simple Query and Execute messages) relayed.", v_queries},
+    {"wedpool_received_bytes_total", "counter", "Bytes relayed from clients to servers.", v_recv},
+    {"wedpool_sent_bytes_total", "counter", "Bytes relayed from servers to clients.", v_sent},
+    {"wedpool_wait_seconds_total", "counter", "Time clients spent waiting for a server connection.", v_wait},
+    {"wedpool_transaction_seconds_total", "counter", "Time servers spent linked to clients.", v_xact_time},
+    {"wedpool_server_connect_attempts_total", "counter", "Server connections opened.", v_connects},
+    {"wedpool_server_connect_failures_total", "counter", "Server connections that failed to log in.", v_failures},
+    {"wedpool_acquire_timeouts_total", "counter", "Clients that gave up after acquire_timeout_ms.", v_timeouts},
+};
+
+void metrics_prometheus(struct pbuf *b)
+{
+    struct dlist *pos;
+    struct dlist *pools = pool_all();
+    char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
+
+    for (size_t m = 0; m < sizeof(pool_metrics) / sizeof(pool_metrics[0]); m++) {
+        const struct pool_metric *pm = &pool_metrics[m];
+        head(b, pm->name, pm->type, pm->help);
+        for (pos = pools->next; pos != pools; pos = pos->next) {
+            const struct pool *p = container_of(pos, struct pool, node);
+            label_escape(p->name, db, sizeof(db));
+            label_escape(p->user, user, sizeof(user));
+            out(b, "%s{database=\"%s\",user=\"%s\"} %.17g\n", pm->name, db, user, pm->value(p));
+        }
+    }
+
+    head(b, "wedpool_clients", "gauge", "Client connections by state.");
+    out(b, "wedpool_clients{database=\"\",user=\"\",state=\"login\"} %d\n", clients_login_count());
+    out(b, "wedpool_clients{database=\"wedpool\",user=\"\",state=\"admin\"} %d\n", clients_admin_count());
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        label_escape(p->name, db, sizeof(db));
+        label_escape(p->user, user, sizeof(user));
+        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_cl_active);
+        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_cl_idle);
+        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"waiting\"} %d\n", db, user, p->n_waiting);
+    }
+    head(b, "wedpool_servers", "gauge", "Server connections by state.");
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        label_escape(p->name, db, sizeof(db));
+        label_escape(p->user, user, sizeof(user));
+        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_active);
+        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_idle);
+        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"login\"} %d\n", db, user, p->n_login);
+        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"reset\"} %d\n", db, user, p->n_reset);
+    }
+
+    head(b, "db_pool_acquire_seconds", "histogram",
+         "Time from a client needing a server connection until one is assigned.");
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        const struct histogram *h = &p->acquire_hist;
+        label_escape(p->name, db, sizeof(db));
+        label_escape(p->user, user, sizeof(user));
+        uint64_t cum = 0;
+        for (int i = 0; i < HIST_BUCKETS; i++) {
+            cum += h->counts[i];
+            out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",le=\"%g\"} %llu\n", db, user,
+                hist_bounds_s[i], (unsigned long long)cum);
+        }
+        out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",le=\"+Inf\"} %llu\n", db, user,
+            (unsigned long long)h->count);
+        out(b, "db_pool_acquire_seconds_sum{database=\"%s\",user=\"%s\"} %.6f\n", db, user, (double)h->sum_us / 1e6);
+        out(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\"} %llu\n", db, user,
+            (unsigned long long)h->count);
+    }
+
+    head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
+    for (int i = 0; i < n_error_classes; i++)
+        out(b, "wedpool_errors_total{class=\"%s\"} %llu\n", error_classes[i].cls,
+            (unsigned long long)error_classes[i].count);
+    head(b, "wedpool_config_reloads_total", "counter", "Successful configuration reloads.");
+    out(b, "wedpool_config_reloads_total %llu\n", (unsigned long long)rt.reloads);
+    head(b, "wedpool_config_reload_failures_total", "counter", "Reloads refused because of errors.");
+    out(b, "wedpool_config_reload_failures_total %llu\n", (unsigned long long)rt.reload_failures);
+    head(b, "wedpool_paused", "gauge", "1 while PAUSE is in effect.");
+    out(b, "wedpool_paused %d\n", rt.paused ? 1 : 0);
+    head(b, "wedpool_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+    out(b, "wedpool_start_time_seconds %lld\n", (long long)rt.start_wall);
+    head(b, "wedpool_build_info", "gauge", "Version of wedpool.");
+    out(b, "wedpool_build_info{version=\"%s\"} 1\n", WEDPOOL_VERSION);
+}
+
+void metrics_pool_json(struct pbuf *b)
+{
+    struct dlist *pos;
+    struct dlist *pools = pool_all();
+    uint64_t now_sec = now_us() / 1000000u;
+    char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
+    bool first = true;
+    out(b, "{\"timestamp\":%lld,\"pools\":[", (long long)wall_time());
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        struct histogram h;
+        window_sum(&p->acquire_window, now_sec, &h);
+        label_escape(p->name, db, sizeof(db));
+        label_escape(p->user, user, sizeof(user));
+        out(b,
+            "%s{\"database\":\"%s\",\"user\":\"%s\",\"pool_mode\":\"%s\",\"active\":%d,\"idle\":%d,\"waiting\":%d,"
+            "\"login\":%d,\"max\":%d,\"min\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"
+            "\"acquire_last_minute\":{\"count\":%llu,\"p50_ms\":%.3f,\"p95_ms\":%.3f,\"p99_ms\":%.3f},"
+            "\"transactions_total\":%llu,\"acquire_timeouts_total\":%llu}",
+            first ? "" : ",", db, user, config_pool_mode_name(p->mode), p->n_active, p->n_idle, p->n_waiting,
+            p->n_login, p->max_size, p->min_size, p->max_size ? (double)p->n_active / p->max_size : 0.0,
+            p->n_cl_active, p->n_cl_idle, (unsigned long long)h.count, histogram_quantile(&h, 0.50) * 1000,
+            histogram_quantile(&h, 0.95) * 1000, histogram_quantile(&h, 0.99) * 1000,
+            (unsigned long long)p->stats.xact_count, (unsigned long long)p->stats.acquire_timeouts);
+        first = false;
+    }
+    out(b, "]}\n");
+}
