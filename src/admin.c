@@ -71,11 +71,7 @@ static void show_pools(struct client *c)
     for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
         struct pool *p = container_of(pos, struct pool, node);
         char b[12][32];
-        uint64_t maxwait = 0;
-        if (!dlist_empty(&p->waiting_clients)) {
-            struct client *w = container_of(dlist_first(&p->waiting_clients), struct client, node);
-            maxwait = now - w->wait_start_us;
-        }
+        uint64_t maxwait = pool_max_wait_us(p, now);
         const char *vals[] = {p->name,
                               p->user,
                               ints(b[0], p->n_cl_active + p->n_cl_idle),
@@ -131,6 +127,8 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
                           u64s(b[2], wait % 1000000u),
                           c->server != NULL ? ints(b[3], c->server->id) : NULL,
                           params_get(&c->params, "application_name") ? params_get(&c->params, "application_name") : "",
+                          c->pool != NULL ? rt.cfg.lanes.lanes[c->lane].name : "",
+                          c->on_reserve ? "yes" : "no",
                           ints(b[4], c->id)};
     result_row(r, vals);
 }
@@ -138,7 +136,8 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
 static void show_clients(struct client *c)
 {
     static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
-                                       "request_time", "wait", "wait_us", "link", "application_name", "id"};
+                                       "request_time", "wait", "wait_us", "link", "application_name", "lane",
+                                       "reserve", "id"};
     struct result r;
     result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
     uint64_t now = now_us();
@@ -149,8 +148,12 @@ static void show_clients(struct client *c)
             show_client_row(&r, container_of(q, struct client, node), now);
     for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
         struct pool *p = container_of(pos, struct pool, node);
-        struct dlist *lists[] = {&p->active_clients, &p->waiting_clients, &p->idle_clients};
-        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+        struct dlist *lists[MAX_LANES + 3];
+        int n = 0;
+        lists[n++] = &p->active_clients;
+        n += pool_waiting_lists(p, lists + n);
+        lists[n++] = &p->idle_clients;
+        for (int i = 0; i < n; i++)
             for (q = lists[i]->next; q != lists[i]; q = q->next)
                 show_client_row(&r, container_of(q, struct client, node), now);
     }
@@ -239,6 +242,47 @@ static void show_stats(struct client *c)
                               dbls(b[12], a->query_us),
                               dbls(b[13], a->wait_us)};
         result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_lanes(struct client *c)
+{
+    static const char *const cols[] = {"database", "user", "lane", "priority", "reserve", "active", "waiting",
+                                       "maxwait", "maxwait_us", "max_active", "max_waiting", "served", "shed",
+                                       "timeouts", "reserve_in_use", "reserve_uses"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    uint64_t now = now_us();
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        for (int i = 0; i < rt.cfg.lanes.nlanes; i++) {
+            const struct lane_conf *lc = &rt.cfg.lanes.lanes[i];
+            const struct pool_lane *pl = &p->lanes[i];
+            uint64_t maxwait = 0;
+            if (!dlist_empty(&pl->waiting))
+                maxwait = now - container_of(dlist_first(&pl->waiting), struct client, node)->wait_start_us;
+            int cap = lanes_max_active(lc, p->max_size);
+            char b[14][32];
+            const char *vals[] = {p->name,
+                                  p->user,
+                                  lc->name,
+                                  ints(b[0], lanes_priority(lc, rt.wedding_day, rt.active_weddings > 0)),
+                                  lc->reserve ? "yes" : "no",
+                                  ints(b[1], pl->n_active),
+                                  ints(b[2], pl->n_waiting),
+                                  u64s(b[3], maxwait / 1000000u),
+                                  u64s(b[4], maxwait % 1000000u),
+                                  cap >= 0 ? ints(b[5], cap) : NULL,
+                                  lc->max_waiting >= 0 ? ints(b[6], lc->max_waiting) : NULL,
+                                  u64s(b[7], pl->served),
+                                  u64s(b[8], pl->shed),
+                                  u64s(b[9], pl->timeouts),
+                                  ints(b[10], pl->n_reserve),
+                                  u64s(b[11], pl->reserve_uses)};
+            result_row(&r, vals);
+        }
     }
     result_end(&r, "SHOW");
 }
@@ -338,6 +382,7 @@ static const struct admin_cmd commands[] = {
     {"SHOW CLIENTS", show_clients, false, "every client connection"},
     {"SHOW SERVERS", show_servers, false, "every server connection"},
     {"SHOW STATS", show_stats, false, "totals and per-second averages per pool"},
+    {"SHOW LANES", show_lanes, false, "per pool and lane: active, waiting, served, shed, reserve in use"},
     {"SHOW CONFIG", show_config, false, "every setting, its value and default"},
     {"SHOW DATABASES", show_databases, false, "the [databases] section"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},

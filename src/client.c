@@ -30,6 +30,7 @@ struct login {
     bool bad_user;              /* unknown user or no usable secret: fail after the exchange */
     uint8_t salt[4];
     char md5[MD5_PASSWD_LEN + 1];
+    char requested_lane[64];    /* options=-c wedpool.lane=NAME, stripped before any server sees it */
     struct scram_server *scram;
 };
 
@@ -140,7 +141,41 @@ static void client_protocol_error(struct client *c, const char *fmt, ...)
 static bool keep_option(void *arg, const char *name, const char *value)
 {
     struct client *c = arg;
+    if (strcmp(name, "wedpool.lane") == 0)
+        return strlcpy_ok(c->login->requested_lane, value, sizeof(c->login->requested_lane));
     return params_set(&c->params, name, value);
+}
+
+/* Puts the client in its lane: by rules, or by its own request if the config allows it. */
+static bool client_choose_lane(struct client *c)
+{
+    const struct lanes_conf *lc = &rt.cfg.lanes;
+    struct sockaddr_storage ss = {0};
+    struct sockaddr *sa = NULL;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, c->addr, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        sa = (struct sockaddr *)&ss;
+    } else if (inet_pton(AF_INET6, c->addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        sa = (struct sockaddr *)&ss;
+    }
+    c->lane = (uint8_t)lanes_classify(lc, c->user, c->database, params_get(&c->params, "application_name"), sa);
+    const char *want = c->login->requested_lane;
+    if (want[0] == '\0')
+        return true;
+    int idx = lanes_find(lc, want);
+    if (idx < 0) {
+        client_fail(c, "22023", "wedpool: unknown lane \"%s\" requested in options", want);
+        return false;
+    }
+    if (!lanes_user_may_request(&lc->lanes[idx], c->user)) {
+        client_fail(c, "42501", "wedpool: user \"%s\" is not allowed to use lane \"%s\"", c->user, want);
+        return false;
+    }
+    c->lane = (uint8_t)idx;
+    return true;
 }
 
 static void send_auth_ok(struct client *c)
@@ -300,6 +335,8 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
             client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
             return;
         }
+        if (!client_choose_lane(c))
+            return;
     }
     client_start_auth(c);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lanes.h"
 #include "md5.h"
 #include "scram.h"
 
@@ -64,6 +65,13 @@ struct wp_config {
     char logfile[WP_PATH_MAX];
     char pidfile[WP_PATH_MAX];
     char log_level[16];           /* debug | info | warning | error */
+
+    int reserve_pool_size;        /* emergency connections above max_pool_size, only for reserve=yes lanes */
+    int lane_aging_per_s;         /* priority points a waiting client gains per second (starvation bound) */
+    char http_listen[256];        /* "host:port" of the HTTP endpoint, "" = off */
+    char http_auth_token[256];    /* Bearer token for every endpoint but /healthz, "" = none */
+
+    struct lanes_conf lanes;      /* [lanes] and [lane_rules]; always has "default" */
 
     struct wp_database *dbs;
     size_t ndbs;

@@ -102,7 +102,7 @@ static void handle(struct evhttp_request *req, void *arg)
         metrics_pool_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);
     } else if (strcmp(path, "/readyz") == 0) {
-        char why[512] = "";
+        char why[1024] = "";
         if (rt.shutting_down)
             reply_text(req, 503, "Service Unavailable", "shutting down\n");
         else if (!backend_reachable(why, sizeof(why))) {

@@ -11,6 +11,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
+#include "http.h"
 #include "janitor.h"
 #include "listener.h"
 #include "log.h"
@@ -53,11 +54,12 @@ bool runtime_reload(char *err, size_t errlen)
     memcpy(fresh.unix_socket_dir, rt.cfg.unix_socket_dir, sizeof(fresh.unix_socket_dir));
     memcpy(fresh.logfile, rt.cfg.logfile, sizeof(fresh.logfile));
     memcpy(fresh.pidfile, rt.cfg.pidfile, sizeof(fresh.pidfile));
-    config_free(&rt.cfg);
+    struct wp_config old = rt.cfg;
     rt.cfg = fresh;
     apply_log_level(&rt.cfg);
     rt.reloads++;
-    pool_apply_config();
+    pool_apply_config(&old);
+    config_free(&old);
     log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
     return true;
 }
@@ -85,9 +87,12 @@ void runtime_begin_shutdown(const char *why)
         dlist_for_each_safe(q, qt, &p->idle_clients)
             client_fail(container_of(q, struct client, node), "57P01",
                         "wedpool: terminating connection because the pooler is shutting down");
-        dlist_for_each_safe(q, qt, &p->waiting_clients)
-            client_fail(container_of(q, struct client, node), "57P01",
-                        "wedpool: terminating connection because the pooler is shutting down");
+        struct dlist *waiting[MAX_LANES + 1];
+        int nw = pool_waiting_lists(p, waiting);
+        for (int i = 0; i < nw; i++)
+            dlist_for_each_safe(q, qt, waiting[i])
+                client_fail(container_of(q, struct client, node), "57P01",
+                            "wedpool: terminating connection because the pooler is shutting down");
         dlist_for_each_safe(q, qt, &p->active_clients)
         {
             struct client *c = container_of(q, struct client, node);
@@ -217,6 +222,8 @@ int main(int argc, char **argv)
     objects_init();
     if (!listener_start(&rt.cfg))
         return 1;
+    if (!http_start(rt.cfg.http_listen))
+        return 1;
     if (!write_pidfile(rt.cfg.pidfile))
         return 1;
     evsignal_assign(&sig_hup, loop_base(), SIGHUP, on_signal, NULL);
@@ -233,6 +240,7 @@ int main(int argc, char **argv)
 
     log_info("wedpool stopping");
     listener_stop();
+    http_stop();
     janitor_stop();
     objects_shutdown();
     cancel_shutdown();

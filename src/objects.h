@@ -10,7 +10,9 @@
 
 #include "config.h"
 #include "io.h"
+#include "lanes.h"
 #include "params.h"
+#include "pqueue.h"
 #include "stats.h"
 #include "util.h"
 
@@ -18,7 +20,8 @@ enum client_state {
     CL_LOGIN,    /* startup and authentication; on the global login list */
     CL_ADMIN,    /* logged in to the admin console; on the global admin list */
     CL_IDLE,     /* logged in, no server; pool->idle_clients */
-    CL_WAITING,  /* needs a server, none free yet; pool->waiting_clients (FIFO) */
+    CL_WAITING,  /* needs a server, none free yet; its lane's waiting list (arrival order) and queue
+                  * (service order), or pool->login_waiters when it only needs the welcome parameters */
     CL_ACTIVE,   /* linked to a server; pool->active_clients */
     CL_CLOSED,   /* socket closed, waiting to be freed at a safe point; the zombie list */
 };
@@ -57,6 +60,9 @@ struct client {
     bool login_wait;            /* waiting for a server only to learn the welcome parameters */
     bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
     bool reject_too_many;       /* over max_client_conn: refuse after the startup packet */
+    bool on_reserve;            /* its server is one of the emergency reserve connections */
+    uint8_t lane;               /* index into the configuration's lanes */
+    struct pq_node pqn;         /* place in its lane's queue while CL_WAITING */
 };
 
 struct server {
@@ -85,6 +91,20 @@ struct server {
     time_t request_wall;
 };
 
+/* One lane's share of a pool. */
+struct pool_lane {
+    struct dlist waiting;       /* waiting clients in arrival order (timeouts scan from the head) */
+    struct pqueue queue;        /* the same clients in service order */
+    int n_waiting;
+    int n_active;               /* clients of this lane holding a server */
+    int n_reserve;              /* ... of which on reserve connections */
+    uint64_t served;            /* servers handed to this lane */
+    uint64_t shed;              /* refused at once: max_waiting reached */
+    uint64_t timeouts;          /* gave up after queue_timeout_ms */
+    uint64_t reserve_uses;      /* reserve connections handed out */
+    struct histogram acquire_hist;
+};
+
 struct pool {
     struct dlist node;          /* all pools */
     char name[WP_NAME_MAX];     /* database name clients use */
@@ -98,12 +118,14 @@ struct pool {
     struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
     socklen_t addrlen;
     char addr_error[400];       /* why it could not be resolved, "" if it could */
-    int n_login_wait;           /* waiting clients that only need the welcome parameters */
+    int n_login_wait;           /* login_waiters: clients that only need the welcome parameters */
 
     struct dlist idle_servers, active_servers, login_servers, reset_servers;
     int n_idle, n_active, n_login, n_reset;
-    struct dlist idle_clients, waiting_clients, active_clients;
-    int n_cl_idle, n_waiting, n_cl_active;
+    struct dlist idle_clients, active_clients, login_waiters;
+    int n_cl_idle, n_waiting, n_cl_active; /* n_waiting: all lanes plus login waiters */
+    struct pool_lane lanes[MAX_LANES];
+    int n_reserve_active;       /* clients holding a reserve connection */
 
     struct param_list welcome;  /* parameters the first server reported, sent to each new client */
     bool welcome_ready;

@@ -125,8 +125,13 @@ static void client_list_leave(struct client *c)
         break;
     case CL_WAITING:
         p->n_waiting--;
-        if (c->login_wait)
+        if (c->login_wait) {
             p->n_login_wait--;
+        } else {
+            struct pool_lane *pl = &p->lanes[c->lane];
+            pl->n_waiting--;
+            pq_remove(&pl->queue, &c->pqn);
+        }
         break;
     case CL_ACTIVE:
         p->n_cl_active--;
@@ -135,6 +140,41 @@ static void client_list_leave(struct client *c)
         log_fatal("client %u: transition out of CL_CLOSED", c->id);
     }
     dlist_remove(&c->node);
+}
+
+/* Service order key: effective priority with aging folded in. A waiter's effective priority is
+ * prio + rate * waited; comparing two waiters, "now" cancels out, so the key prio - rate * t_enqueue
+ * is fixed at enqueue time and a plain heap keeps serving the right client. */
+static int64_t pool_wait_key(const struct client *c)
+{
+    const struct lane_conf *lc = &rt.cfg.lanes.lanes[c->lane];
+    int64_t prio = lanes_priority(lc, rt.wedding_day, rt.active_weddings > 0);
+    int64_t since_start_us = (int64_t)(c->wait_start_us - rt.start_us);
+    return prio * 1000000 - (int64_t)rt.cfg.lane_aging_per_s * since_start_us;
+}
+
+int pool_waiting_lists(struct pool *p, struct dlist **lists)
+{
+    int n = 0;
+    lists[n++] = &p->login_waiters;
+    for (int i = 0; i < rt.cfg.lanes.nlanes && i < MAX_LANES; i++)
+        lists[n++] = &p->lanes[i].waiting;
+    return n;
+}
+
+uint64_t pool_max_wait_us(struct pool *p, uint64_t now)
+{
+    struct dlist *lists[MAX_LANES + 1];
+    int n = pool_waiting_lists(p, lists);
+    uint64_t oldest = 0;
+    for (int i = 0; i < n; i++) {
+        if (dlist_empty(lists[i]))
+            continue;
+        struct client *c = container_of(dlist_first(lists[i]), struct client, node);
+        if (now - c->wait_start_us > oldest)
+            oldest = now - c->wait_start_us;
+    }
+    return oldest;
 }
 
 void client_set_state(struct client *c, enum client_state st)
@@ -154,10 +194,17 @@ void client_set_state(struct client *c, enum client_state st)
         p->n_cl_idle++;
         break;
     case CL_WAITING:
-        dlist_push_back(&p->waiting_clients, &c->node);
         p->n_waiting++;
-        if (c->login_wait)
+        if (c->login_wait) {
+            dlist_push_back(&p->login_waiters, &c->node);
             p->n_login_wait++;
+        } else {
+            struct pool_lane *pl = &p->lanes[c->lane];
+            dlist_push_back(&pl->waiting, &c->node);
+            pl->n_waiting++;
+            if (!pq_push(&pl->queue, &c->pqn, pool_wait_key(c)))
+                log_fatal("out of memory queueing client %u", c->id);
+        }
         break;
     case CL_ACTIVE:
         dlist_push_back(&p->active_clients, &c->node);
@@ -283,8 +330,12 @@ struct pool *pool_get(const struct wp_database *db, const char *client_user, con
     dlist_init(&p->login_servers);
     dlist_init(&p->reset_servers);
     dlist_init(&p->idle_clients);
-    dlist_init(&p->waiting_clients);
+    dlist_init(&p->login_waiters);
     dlist_init(&p->active_clients);
+    for (int i = 0; i < MAX_LANES; i++) {
+        dlist_init(&p->lanes[i].waiting);
+        pq_init(&p->lanes[i].queue);
+    }
     p->db.port = -1; /* forces resolution in pool_refresh */
     pool_refresh(p, db);
     dlist_push_back(&all_pools, &p->node);
@@ -293,11 +344,79 @@ struct pool *pool_get(const struct wp_database *db, const char *client_user, con
     return p;
 }
 
-void pool_apply_config(void)
+/* Lanes may have been added, removed or reordered: move every client to the lane of the same name
+ * (or the default lane) and rebuild the per-lane counts and queues. */
+static void pool_remap_lanes(struct pool *p, const struct lanes_conf *old)
+{
+    const struct lanes_conf *cur = &rt.cfg.lanes;
+    int map[MAX_LANES];
+    bool identity = old->nlanes == cur->nlanes;
+    for (int i = 0; i < old->nlanes; i++) {
+        int j = lanes_find(cur, old->lanes[i].name);
+        map[i] = j >= 0 ? j : cur->default_lane;
+        identity = identity && map[i] == i;
+    }
+    if (identity)
+        return;
+    struct pool_lane saved[MAX_LANES];
+    memcpy(saved, p->lanes, sizeof(saved));
+    /* Take every waiter out, in arrival order per lane. */
+    struct dlist parked;
+    dlist_init(&parked);
+    for (int i = 0; i < old->nlanes; i++) {
+        while (!dlist_empty(&p->lanes[i].waiting)) {
+            struct client *c = container_of(dlist_first(&p->lanes[i].waiting), struct client, node);
+            client_set_state(c, CL_IDLE);
+            dlist_remove(&c->node);
+            dlist_push_back(&parked, &c->node);
+            p->n_cl_idle--;
+            c->lane = (uint8_t)map[i];
+            c->state = CL_WAITING; /* re-entered below */
+        }
+    }
+    for (int i = 0; i < MAX_LANES; i++) {
+        struct pool_lane *pl = &p->lanes[i];
+        pl->n_active = pl->n_reserve = 0;
+        pl->served = pl->shed = pl->timeouts = pl->reserve_uses = 0;
+        memset(&pl->acquire_hist, 0, sizeof(pl->acquire_hist));
+    }
+    for (int i = 0; i < old->nlanes; i++) {
+        struct pool_lane *dst = &p->lanes[map[i]];
+        dst->served += saved[i].served;
+        dst->shed += saved[i].shed;
+        dst->timeouts += saved[i].timeouts;
+        dst->reserve_uses += saved[i].reserve_uses;
+        histogram_add(&dst->acquire_hist, &saved[i].acquire_hist);
+    }
+    struct dlist *lists[] = {&p->active_clients, &p->idle_clients};
+    for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+        for (struct dlist *q = lists[k]->next; q != lists[k]; q = q->next) {
+            struct client *c = container_of(q, struct client, node);
+            c->lane = (uint8_t)(c->lane < old->nlanes ? map[c->lane] : cur->default_lane);
+            if (c->state == CL_ACTIVE) {
+                p->lanes[c->lane].n_active++;
+                if (c->on_reserve)
+                    p->lanes[c->lane].n_reserve++;
+            }
+        }
+    }
+    while (!dlist_empty(&parked)) {
+        struct client *c = container_of(dlist_first(&parked), struct client, node);
+        dlist_remove(&c->node);
+        c->state = CL_IDLE;
+        dlist_push_back(&p->idle_clients, &c->node);
+        p->n_cl_idle++;
+        client_set_state(c, CL_WAITING);
+    }
+    log_info("pool %s/%s: lanes changed by reload; clients moved to the lanes of the same name", p->name, p->user);
+}
+
+void pool_apply_config(const struct wp_config *old)
 {
     struct dlist *pos;
     for (pos = all_pools.next; pos != &all_pools; pos = pos->next) {
         struct pool *p = container_of(pos, struct pool, node);
+        pool_remap_lanes(p, &old->lanes);
         const struct wp_database *db = config_find_db(&rt.cfg, p->name);
         if (db == NULL) {
             if (!p->db_removed)
@@ -311,22 +430,36 @@ void pool_apply_config(void)
     pool_resume_all();
 }
 
-static void link_pair(struct client *c, struct server *s)
+static void link_pair(struct client *c, struct server *s, bool reserve)
 {
     uint64_t now = now_us();
     struct pool *p = c->pool;
+    struct pool_lane *pl = &p->lanes[c->lane];
+    uint64_t waited = c->state == CL_WAITING ? now - c->wait_start_us : 0;
     c->server = s;
     s->client = c;
     s->link_us = now;
     c->link_us = now;
     c->request_wall = s->request_wall = wall_time();
-    uint64_t waited = c->state == CL_WAITING ? now - c->wait_start_us : 0;
     p->stats.wait_us += waited;
     p->stats.wait_count++;
     histogram_observe(&p->acquire_hist, waited);
+    histogram_observe(&pl->acquire_hist, waited);
     window_observe(&p->acquire_window, now / 1000000u, waited);
     client_set_state(c, CL_ACTIVE);
-    server_set_state(s, SV_ACTIVE);
+    if (s->state != SV_ACTIVE)
+        server_set_state(s, SV_ACTIVE);
+    pl->n_active++;
+    pl->served++;
+    if (reserve) {
+        c->on_reserve = true;
+        pl->n_reserve++;
+        pl->reserve_uses++;
+        p->n_reserve_active++;
+        log_warn("pool %s/%s: reserve connection %d/%d given to client %u (lane %s) while the pool is exhausted",
+                 p->name, p->user, p->n_reserve_active, rt.cfg.reserve_pool_size, c->id,
+                 rt.cfg.lanes.lanes[c->lane].name);
+    }
     server_sync_params(s, c);
 }
 
@@ -337,14 +470,80 @@ static bool pool_fast_failing(const struct pool *p, uint64_t now)
     return now - p->last_fail_us < (uint64_t)rt.cfg.server_login_retry_ms * 1000u;
 }
 
-/* Opens server connections while there are waiters with nothing on the way for them. */
+/* Normal capacity: servers held by clients not on the reserve, at most max_pool_size. */
+static bool pool_normal_room(const struct pool *p)
+{
+    return p->n_active - p->n_reserve_active < p->max_size;
+}
+
+static bool pool_reserve_room(const struct pool *p)
+{
+    return p->n_reserve_active < rt.cfg.reserve_pool_size;
+}
+
+/* Can a client of this lane take a server now? *reserve says whether it would be a reserve one. */
+static bool lane_may_take(const struct pool *p, int lane, bool *reserve)
+{
+    const struct lane_conf *lc = &rt.cfg.lanes.lanes[lane];
+    int cap = lanes_max_active(lc, p->max_size);
+    if (cap >= 0 && p->lanes[lane].n_active >= cap)
+        return false;
+    if (pool_normal_room(p)) {
+        *reserve = false;
+        return true;
+    }
+    if (lc->reserve && pool_reserve_room(p)) {
+        *reserve = true;
+        return true;
+    }
+    return false;
+}
+
+/* The waiter to serve next: the best head over the lanes that may take a server. */
+static struct client *pool_pick_waiter(struct pool *p, bool *reserve)
+{
+    struct client *best = NULL;
+    bool best_reserve = false;
+    for (int i = 0; i < rt.cfg.lanes.nlanes; i++) {
+        struct pool_lane *pl = &p->lanes[i];
+        bool r;
+        if (pl->n_waiting == 0 || !lane_may_take(p, i, &r))
+            continue;
+        struct pq_node *n = pq_peek(&pl->queue);
+        struct client *c = container_of(n, struct client, pqn);
+        if (best == NULL || n->priority > best->pqn.priority ||
+            (n->priority == best->pqn.priority && c->wait_start_us < best->wait_start_us)) {
+            best = c;
+            best_reserve = r;
+        }
+    }
+    *reserve = best_reserve;
+    return best;
+}
+
+/* Opens server connections while there are waiters with nothing on the way for them. Reserve
+ * connections (above max_pool_size) are opened only for reserve lanes, and one spare is kept warm
+ * while the normal pool is exhausted so a critical client never waits for a connect. */
 static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
-    if (p->addr_error[0] != '\0' || p->db_removed)
+    if (p->addr_error[0] != '\0' || p->db_removed || rt.shutting_down)
         return;
     if (p->last_fail_us != 0 && now - p->last_fail_us < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
         return;
-    while (pool_server_total(p) < p->max_size && p->n_login < p->n_waiting) {
+    int reserve_waiting = 0;
+    for (int i = 0; i < rt.cfg.lanes.nlanes; i++)
+        if (rt.cfg.lanes.lanes[i].reserve)
+            reserve_waiting += p->lanes[i].n_waiting;
+    int limit = p->max_size;
+    int demand = p->n_waiting;
+    if (!pool_normal_room(p) && rt.cfg.reserve_pool_size > 0) {
+        limit = p->max_size + rt.cfg.reserve_pool_size;
+        demand = reserve_waiting + p->n_login_wait;
+        /* keep one warm spare for the next critical client */
+        if (pool_reserve_room(p) && p->n_idle + p->n_login == 0 && demand == 0)
+            demand = 1;
+    }
+    while (pool_server_total(p) < limit && p->n_login < demand) {
         if (server_launch(p) == NULL)
             return;
     }
@@ -354,9 +553,10 @@ enum acquire_result pool_acquire(struct client *c)
 {
     struct pool *p = c->pool;
     uint64_t now = now_us();
-    if (!rt.paused && !c->login_wait && !dlist_empty(&p->idle_servers)) {
+    bool reserve = false;
+    if (!rt.paused && !c->login_wait && !dlist_empty(&p->idle_servers) && lane_may_take(p, c->lane, &reserve)) {
         struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
-        link_pair(c, s);
+        link_pair(c, s, reserve);
         return ACQ_LINKED;
     }
     if (p->addr_error[0] != '\0') {
@@ -368,6 +568,18 @@ enum acquire_result pool_acquire(struct client *c)
                     p->last_fail_msg);
         return ACQ_FAILED;
     }
+    if (!c->login_wait) {
+        const struct lane_conf *lc = &rt.cfg.lanes.lanes[c->lane];
+        struct pool_lane *pl = &p->lanes[c->lane];
+        if (lc->max_waiting >= 0 && pl->n_waiting >= lc->max_waiting) {
+            pl->shed++;
+            client_fail(c, "53300",
+                        "wedpool: lane \"%s\" of pool \"%s/%s\" is full (max_waiting=%d clients already waiting); "
+                        "request shed, retry later",
+                        lc->name, p->name, p->user, lc->max_waiting);
+            return ACQ_FAILED;
+        }
+    }
     c->wait_start_us = now;
     client_set_state(c, CL_WAITING);
     pool_launch_for_demand(p, now);
@@ -378,14 +590,10 @@ enum acquire_result pool_acquire(struct client *c)
 static void pool_finish_login_waiters(struct pool *p)
 {
     struct dlist *pos, *tmp;
-    dlist_for_each_safe(pos, tmp, &p->waiting_clients)
+    dlist_for_each_safe(pos, tmp, &p->login_waiters)
     {
-        if (p->n_login_wait == 0)
-            break;
         struct client *c = container_of(pos, struct client, node);
-        if (!c->login_wait)
-            continue;
-        client_set_state(c, CL_IDLE); /* leaves the waiting list, counted out of n_login_wait */
+        client_set_state(c, CL_IDLE);
         c->login_wait = false;
         client_finish_login(c);
     }
@@ -403,11 +611,10 @@ void pool_server_ready(struct server *s)
     }
     if (p->n_login_wait > 0 && p->welcome_ready)
         pool_finish_login_waiters(p);
-    if (!rt.paused && !dlist_empty(&p->waiting_clients)) {
-        struct client *c = container_of(dlist_first(&p->waiting_clients), struct client, node);
-        if (s->state == SV_LOGIN || s->state == SV_RESET)
-            server_set_state(s, SV_IDLE);
-        link_pair(c, s);
+    bool reserve = false;
+    struct client *c = rt.paused ? NULL : pool_pick_waiter(p, &reserve);
+    if (c != NULL) {
+        link_pair(c, s, reserve);
         client_server_assigned(c);
         return;
     }
@@ -419,9 +626,16 @@ void pool_unlink(struct client *c, bool clean)
 {
     struct server *s = c->server;
     struct pool *p = c->pool;
+    struct pool_lane *pl = &p->lanes[c->lane];
     uint64_t now = now_us();
     c->server = NULL;
     s->client = NULL;
+    pl->n_active--;
+    if (c->on_reserve) {
+        c->on_reserve = false;
+        pl->n_reserve--;
+        p->n_reserve_active--;
+    }
     p->stats.xact_count++;
     p->stats.xact_us += now - s->link_us;
     if (c->state == CL_ACTIVE)
@@ -454,11 +668,25 @@ void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg)
         return;
     /* Nothing alive and nothing on the way: the backend is down. Fail fast, do not let waiters
      * sit until acquire_timeout_ms. */
-    struct dlist *pos, *tmp;
-    dlist_for_each_safe(pos, tmp, &p->waiting_clients)
-    {
-        struct client *c = container_of(pos, struct client, node);
-        client_fail(c, sqlstate, "wedpool: server login for pool \"%s/%s\" failed: %s", p->name, p->user, msg);
+    struct dlist *lists[MAX_LANES + 1], *pos, *tmp;
+    int n = pool_waiting_lists(p, lists);
+    for (int i = 0; i < n; i++)
+        dlist_for_each_safe(pos, tmp, lists[i]) client_fail(container_of(pos, struct client, node), sqlstate,
+                                                             "wedpool: server login for pool \"%s/%s\" failed: %s",
+                                                             p->name, p->user, msg);
+}
+
+/* Serves waiters from idle servers (after RESUME, a reload, or a lane limit that eased). */
+static void pool_serve_idle(struct pool *p)
+{
+    while (!rt.paused && p->n_waiting > p->n_login_wait && !dlist_empty(&p->idle_servers)) {
+        bool reserve;
+        struct client *c = pool_pick_waiter(p, &reserve);
+        if (c == NULL)
+            break;
+        struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
+        link_pair(c, s, reserve);
+        client_server_assigned(c);
     }
 }
 
@@ -469,14 +697,42 @@ void pool_resume_all(void)
         return;
     for (pos = all_pools.next; pos != &all_pools; pos = pos->next) {
         struct pool *p = container_of(pos, struct pool, node);
-        while (p->n_waiting > 0 && !dlist_empty(&p->idle_servers)) {
-            struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
-            int before = p->n_waiting;
-            pool_server_ready(s);
-            if (p->n_waiting == before)
-                break;
-        }
+        pool_serve_idle(p);
         pool_launch_for_demand(p, now_us());
+    }
+}
+
+/* Waiters past their lane's queue_timeout_ms (or acquire_timeout_ms); each list is in arrival order. */
+static void pool_expire_waiters(struct pool *p, uint64_t now)
+{
+    const struct wp_config *cfg = &rt.cfg;
+    for (int i = -1; i < cfg->lanes.nlanes; i++) {
+        struct dlist *list = i < 0 ? &p->login_waiters : &p->lanes[i].waiting;
+        int timeout_ms = cfg->acquire_timeout_ms;
+        const char *lane = i < 0 ? "login" : cfg->lanes.lanes[i].name;
+        if (i >= 0 && cfg->lanes.lanes[i].queue_timeout_ms >= 0)
+            timeout_ms = cfg->lanes.lanes[i].queue_timeout_ms;
+        if (timeout_ms <= 0)
+            continue;
+        uint64_t limit = (uint64_t)timeout_ms * 1000u;
+        while (!dlist_empty(list)) {
+            struct client *c = container_of(dlist_first(list), struct client, node);
+            uint64_t waited = now - c->wait_start_us;
+            if (waited < limit)
+                break;
+            p->stats.acquire_timeouts++;
+            if (i >= 0)
+                p->lanes[i].timeouts++;
+            log_warn("pool %s/%s: client %u (lane %s) waited %llu ms for a server connection (active %d, idle %d, "
+                     "max %d, waiting %d)",
+                     p->name, p->user, c->id, lane, (unsigned long long)(waited / 1000), p->n_active, p->n_idle,
+                     p->max_size, p->n_waiting);
+            client_fail(c, "53300",
+                        "wedpool: no server connection available in pool \"%s/%s\" for lane \"%s\" within %d ms "
+                        "(waited %llu ms; %d active, %d max, %d waiting)",
+                        p->name, p->user, lane, timeout_ms, (unsigned long long)(waited / 1000), p->n_active,
+                        p->max_size, p->n_waiting - 1);
+        }
     }
 }
 
@@ -485,25 +741,7 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
     const struct wp_config *cfg = &rt.cfg;
     struct dlist *pos, *tmp;
 
-    /* Waiters are FIFO, so the head has waited longest. */
-    if (cfg->acquire_timeout_ms > 0) {
-        uint64_t limit = (uint64_t)cfg->acquire_timeout_ms * 1000u;
-        while (!dlist_empty(&p->waiting_clients)) {
-            struct client *c = container_of(dlist_first(&p->waiting_clients), struct client, node);
-            if (now - c->wait_start_us < limit)
-                break;
-            p->stats.acquire_timeouts++;
-            log_warn("pool %s/%s: client %u waited %d ms for a server connection (active %d, idle %d, max %d, "
-                     "waiting %d)",
-                     p->name, p->user, c->id, cfg->acquire_timeout_ms, p->n_active, p->n_idle, p->max_size,
-                     p->n_waiting);
-            client_fail(c, "53300",
-                        "wedpool: no server connection available in pool \"%s/%s\" within acquire_timeout_ms=%d "
-                        "(waited %llu ms; %d active, %d max, %d waiting)",
-                        p->name, p->user, cfg->acquire_timeout_ms, (unsigned long long)((now - c->wait_start_us) / 1000),
-                        p->n_active, p->max_size, p->n_waiting - 1);
-        }
-    }
+    pool_expire_waiters(p, now);
 
     /* Server logins that take too long. */
     uint64_t connect_limit = (uint64_t)cfg->server_connect_timeout_ms * 1000u;
@@ -575,8 +813,11 @@ void objects_shutdown(void)
     dlist_for_each_safe(pos, tmp, &all_pools)
     {
         struct pool *p = container_of(pos, struct pool, node);
-        struct dlist *cl[] = {&p->idle_clients, &p->waiting_clients, &p->active_clients};
-        for (size_t i = 0; i < ARRAY_SIZE(cl); i++)
+        struct dlist *cl[MAX_LANES + 3];
+        int n = pool_waiting_lists(p, cl);
+        cl[n++] = &p->idle_clients;
+        cl[n++] = &p->active_clients;
+        for (int i = 0; i < n; i++)
             dlist_for_each_safe(p2, t2, cl[i]) client_close(container_of(p2, struct client, node));
         struct dlist *sl[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
         for (size_t i = 0; i < ARRAY_SIZE(sl); i++)
@@ -588,6 +829,8 @@ void objects_shutdown(void)
         struct pool *p = container_of(pos, struct pool, node);
         dlist_remove(pos);
         params_free(&p->welcome);
+        for (int i = 0; i < MAX_LANES; i++)
+            pq_free(&p->lanes[i].queue);
         free(p);
     }
 }

@@ -22,8 +22,8 @@ int clients_admin_count(void);
 
 /* Finds or creates the pool for database db and the given client user. NULL + *err on failure. */
 struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err);
-/* Applies a reloaded configuration to existing pools. */
-void pool_apply_config(void);
+/* Applies a reloaded configuration (now in rt.cfg) to existing pools; old is the one it replaced. */
+void pool_apply_config(const struct wp_config *old);
 
 struct client *client_new(int fd);
 void client_set_state(struct client *c, enum client_state st);
@@ -45,5 +45,9 @@ void pool_resume_all(void);
 void pool_janitor(uint64_t now);
 
 int pool_server_total(const struct pool *p);
+/* The waiting lists of a pool (login waiters, then each lane's), for iteration; returns the count. */
+int pool_waiting_lists(struct pool *p, struct dlist **lists);
+/* How long the longest-waiting client of the pool has waited. */
+uint64_t pool_max_wait_us(struct pool *p, uint64_t now);
 
 #endif

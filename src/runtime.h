@@ -18,6 +18,9 @@ struct runtime {
     time_t start_wall;
     uint64_t reloads;
     uint64_t reload_failures;
+    /* Filled by the wedding calendar (a later module); until then no boosts apply. */
+    bool wedding_day;
+    int active_weddings;
 };
 
 extern struct runtime rt;
