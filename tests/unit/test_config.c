@@ -1,0 +1,239 @@
+/* test_config.c — wedpool.ini parsing: defaults, every error class with file:line:key, databases,
+ * lanes, environment overrides, auth_file formats, SCRAM reuse on reload, SHOW CONFIG. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char dir[256];
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/wedpool-config-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    write_file("users.txt", "; comment\n\"app\" \"apppass\"\n\"md5user\" \"md53858f62230ac3c915f300c664312c63f\"\n"
+                            "\"scram\" \"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+                            "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=\"\n"
+                            "\"quo\"\"te\" \"p\"\"w\"\n");
+    unsetenv("DB_POOL_MAX_CONNECTIONS");
+    unsetenv("DB_POOL_IDLE_TIMEOUT_MS");
+    return 0;
+}
+
+static bool load(const char *text, struct wp_config *cfg, char *err)
+{
+    const char *path = write_file("wedpool.ini", text);
+    return config_load(path, NULL, cfg, err, 1024);
+}
+
+static void expect_error(const char *text, const char *fragment)
+{
+    struct wp_config cfg;
+    char err[1024] = "";
+    assert_false(load(text, &cfg, err));
+    if (strstr(err, fragment) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, fragment);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024];
+    assert_true(load("[wedpool]\nauth_type = trust\n", &cfg, err));
+    assert_int_equal(cfg.listen_port, 6432);
+    assert_int_equal(cfg.min_pool_size, 10);
+    assert_int_equal(cfg.max_pool_size, 50);
+    assert_int_equal(cfg.acquire_timeout_ms, 60000);
+    assert_int_equal(cfg.idle_timeout_ms, 30000);
+    assert_int_equal(cfg.reserve_pool_size, 5);
+    assert_int_equal(cfg.pool_mode, POOL_MODE_TRANSACTION);
+    assert_string_equal(cfg.server_reset_query, "DISCARD ALL");
+    assert_string_equal(cfg.log_level, "info");
+    assert_int_equal(cfg.lanes.nlanes, 1);
+    config_free(&cfg);
+}
+
+static void test_full_file(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024];
+    const char *ini = "[databases]\n"
+                      "appdb = host=10.0.0.5 port=5433 dbname=real user=svc password='it\\'s x' pool_mode=session\n"
+                      "plain = \n"
+                      "[lanes]\n"
+                      "critical = priority=1400 reserve=yes\n"
+                      "[lane_rules]\n"
+                      "critical = application_name=ceremony*\n"
+                      "[wedpool]\n"
+                      "listen_port = 7000   ; inline comment\n"
+                      "unix_socket_dir =\n"
+                      "auth_type = md5\n"
+                      "auth_file = users.txt\n"
+                      "max_pool_size = 20\n"
+                      "min_pool_size = 2\n";
+    if (!load(ini, &cfg, err))
+        fail_msg("%s", err);
+    assert_int_equal(cfg.listen_port, 7000);
+    assert_string_equal(cfg.unix_socket_dir, "");
+    assert_int_equal(cfg.ndbs, 2);
+    const struct wp_database *db = config_find_db(&cfg, "appdb");
+    assert_non_null(db);
+    assert_string_equal(db->host, "10.0.0.5");
+    assert_int_equal(db->port, 5433);
+    assert_string_equal(db->dbname, "real");
+    assert_string_equal(db->user, "svc");
+    assert_string_equal(db->password, "it's x");
+    assert_int_equal(config_db_pool_mode(&cfg, db), POOL_MODE_SESSION);
+    assert_int_equal(config_db_max_pool(&cfg, db), 20);
+    const struct wp_database *plain = config_find_db(&cfg, "plain");
+    assert_string_equal(plain->dbname, "plain");
+    assert_int_equal(plain->port, 5432);
+    assert_int_equal(cfg.lanes.nlanes, 2);
+    assert_int_equal(cfg.lanes.nrules, 1);
+    /* auth_file: plain, md5, SCRAM, and "" escapes */
+    assert_int_equal(cfg.nusers, 4);
+    const struct wp_user *u = config_find_user(&cfg, "app");
+    assert_string_equal(u->password, "apppass");
+    assert_true(u->has_scram);
+    assert_true(md5_is_secret(u->md5));
+    u = config_find_user(&cfg, "md5user");
+    assert_string_equal(u->password, "");
+    assert_false(u->has_scram);
+    u = config_find_user(&cfg, "scram");
+    assert_true(u->has_scram);
+    assert_int_equal(u->scram.iterations, 4096);
+    assert_string_equal(u->md5, "");
+    u = config_find_user(&cfg, "quo\"te");
+    assert_non_null(u);
+    assert_string_equal(u->password, "p\"w");
+    assert_null(config_find_user(&cfg, "nobody"));
+    config_free(&cfg);
+}
+
+static void test_errors_name_file_line_key(void **state)
+{
+    (void)state;
+    expect_error("[wedpool]\nauth_type = trust\nmax_pool_size = abc\n", "wedpool.ini:3: key 'max_pool_size': value 'abc' is not an integer");
+    expect_error("[wedpool]\nauth_type = trust\nmax_pool_size = 0\n", "wedpool.ini:3: key 'max_pool_size': value 0 is out of range 1..10000");
+    expect_error("[wedpool]\nauth_type = trust\nmax_pool_size = 99999999999999999999\n", "key 'max_pool_size'");
+    expect_error("[wedpool]\nauth_type = trust\nmax_pool_size = 5x\n", "is not an integer");
+    expect_error("[wedpool]\nauth_type = trust\n\nfrobnicate = 1\n", "wedpool.ini:4: key 'frobnicate': unknown key");
+    expect_error("[wedpool]\npool_mode = statement\n", "key 'pool_mode': value 'statement' is not one of session | transaction");
+    expect_error("[wedpool]\nauth_type = trust\n[nosuch]\nx = 1\n", "wedpool.ini:4: unknown section [nosuch]");
+    expect_error("[wedpool]\nauth_type = trust\n[databases]\na = port=1\na = port=2\n", "database 'a' is defined twice");
+    expect_error("[wedpool]\nauth_type = trust\n[databases]\na = host=x color=red\n", "unknown connection setting 'color'");
+    expect_error("[wedpool]\nauth_type = trust\n[databases]\na = port=99999\n", "port=99999");
+    expect_error("[wedpool]\nauth_type = trust\n[databases]\na = password='open\n", "unterminated");
+    expect_error("[wedpool]\nauth_type = trust\nmin_pool_size = 60\n", "min_pool_size (60) is larger than max_pool_size (50)");
+    expect_error("[wedpool]\nauth_type = md5\n", "needs an auth_file");
+    expect_error("[wedpool]\nauth_type = md5\nauth_file = missing.txt\n", "cannot open");
+    expect_error("[wedpool]\nauth_type = trust\nthis line is junk\n", "wedpool.ini:3: syntax error");
+    expect_error("[wedpool]\nauth_type = trust\n[lanes]\nx = priority=high\n", "lane 'x': bad value \"high\" for priority");
+    expect_error("[wedpool]\nauth_type = trust\n[lane_rules]\nghost = user=a\n", "undefined lane");
+    write_file("bad_users.txt", "\"a\" \"b\"\nnot quoted\n");
+    expect_error("[wedpool]\nauth_type = md5\nauth_file = bad_users.txt\n", "bad_users.txt:2: expected \"user\" \"secret\"");
+}
+
+static void test_env_overrides(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024];
+    setenv("DB_POOL_MAX_CONNECTIONS", "20", 1);
+    setenv("DB_POOL_IDLE_TIMEOUT_MS", "30000", 1);
+    assert_true(load("[wedpool]\nauth_type = trust\nmin_pool_size = 1\nmax_pool_size = 5\nidle_timeout_ms = 1\n", &cfg, err));
+    assert_int_equal(cfg.max_pool_size, 20);
+    assert_int_equal(cfg.idle_timeout_ms, 30000);
+    config_free(&cfg);
+    setenv("DB_POOL_MAX_CONNECTIONS", "lots", 1);
+    expect_error("[wedpool]\nauth_type = trust\nmin_pool_size = 1\n", "environment variable DB_POOL_MAX_CONNECTIONS (max_pool_size): value 'lots' is not an integer");
+    unsetenv("DB_POOL_MAX_CONNECTIONS");
+    unsetenv("DB_POOL_IDLE_TIMEOUT_MS");
+}
+
+static void test_reload_reuses_scram(void **state)
+{
+    (void)state;
+    struct wp_config a, b, c;
+    char err[1024];
+    const char *path = write_file("wedpool.ini", "[wedpool]\nauth_type = scram-sha-256\nauth_file = users.txt\n");
+    assert_true(config_load(path, NULL, &a, err, sizeof(err)));
+    assert_true(config_load(path, &a, &b, err, sizeof(err)));
+    assert_true(config_load(path, NULL, &c, err, sizeof(err)));
+    const struct wp_user *ua = config_find_user(&a, "app"), *ub = config_find_user(&b, "app"), *uc = config_find_user(&c, "app");
+    assert_memory_equal(ua->scram.salt, ub->scram.salt, ua->scram.salt_len);  /* reused, no PBKDF2 */
+    assert_memory_not_equal(ua->scram.salt, uc->scram.salt, ua->scram.salt_len); /* fresh salt */
+    config_free(&a);
+    config_free(&b);
+    config_free(&c);
+}
+
+static void test_show_and_restart(void **state)
+{
+    (void)state;
+    struct wp_config a, b;
+    char err[1024], buf[256];
+    assert_true(load("[wedpool]\nauth_type = trust\n", &a, err));
+    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7777\nmin_pool_size = 0\nmax_pool_size = 9\nhttp_auth_token = s3cret\n", &b, err));
+    assert_true(config_restart_needed(&a, &b, buf, sizeof(buf)));
+    assert_string_equal(buf, "listen_port");
+    assert_false(config_restart_needed(&a, &a, buf, sizeof(buf)));
+    bool seen_max = false;
+    for (size_t i = 0; i < config_setting_count(); i++) {
+        const char *name, *def;
+        char value[1100];
+        bool reload;
+        config_setting_get(&b, i, &name, value, sizeof(value), &def, &reload);
+        if (strcmp(name, "max_pool_size") == 0) {
+            assert_string_equal(value, "9");
+            assert_string_equal(def, "50");
+            assert_true(reload);
+            seen_max = true;
+        }
+        if (strcmp(name, "http_auth_token") == 0)
+            assert_string_equal(value, "********");
+        if (strcmp(name, "listen_port") == 0)
+            assert_false(reload);
+    }
+    assert_true(seen_max);
+    assert_true(config_list_contains("postgres, admin ,ops", "admin"));
+    assert_false(config_list_contains("postgres,admins", "admin"));
+    assert_false(config_list_contains("", "admin"));
+    config_free(&a);
+    config_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_reload_reuses_scram),
+        cmocka_unit_test(test_show_and_restart),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
