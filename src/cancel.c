@@ -139,7 +139,13 @@ void cancel_handle(uint32_t pid, uint32_t key)
         log_info("cancel request for client %u ignored: no query running on a server", c->id);
         return;
     }
-    struct pool *p = s->pool;
+    cancel_server(s);
+    log_info("client %u: cancel request forwarded to server pid %u", c->id, s->be_pid);
+}
+
+void cancel_server(const struct server *s)
+{
+    const struct pool *p = s->pool;
     struct cancel_req *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return;
@@ -172,7 +178,6 @@ void cancel_handle(uint32_t pid, uint32_t key)
     struct timeval tv = {5, 0};
     event_assign(&r->ev, loop_base(), r->fd, EV_WRITE, cancel_req_cb, r);
     event_add(&r->ev, &tv);
-    log_info("client %u: cancel request forwarded to server pid %u", c->id, s->be_pid);
 }
 
 void cancel_shutdown(void)

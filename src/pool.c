@@ -641,6 +641,9 @@ void pool_unlink(struct client *c, bool clean)
     if (c->state == CL_ACTIVE)
         client_set_state(c, CL_IDLE);
     if (!clean) {
+        /* Closing alone would let a running query go on (holding its locks) until it next writes. */
+        if (s->expect_z > 0 && s->be_pid != 0)
+            cancel_server(s);
         server_close(s, "client left while the server was busy or in a transaction");
         if (p->n_waiting > 0)
             pool_launch_for_demand(p, now);
