@@ -1,0 +1,80 @@
+"""The HTTP endpoint: Prometheus /metrics, the INT-002 JSON snapshot, health, bearer token."""
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+
+def get(wedpool, path, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{wedpool.http_port}{path}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            if all(got.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_metrics_and_json_follow_a_known_workload(wedpool):
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["max_pool_size"] = 4
+    wedpool.start()
+    with wedpool.connect() as c:
+        for _ in range(25):
+            c.execute("select 1")
+        c.execute("begin")
+        c.execute("select 1")
+        status, ctype, text = get(wedpool, "/metrics")
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+        assert metric(text, "db_pool_active_connections", database="appdb", user="app") == 1
+        assert metric(text, "db_pool_max_connections", database="appdb", user="app") == 4
+        assert metric(text, "db_pool_waiting_connections", database="appdb", user="app") == 0
+        assert metric(text, "wedpool_transactions_total", database="appdb", user="app") >= 25
+        assert metric(text, "db_pool_acquire_seconds_count", database="appdb", user="app") >= 26
+        assert metric(text, "db_pool_acquire_seconds_bucket", database="appdb", user="app", le="+Inf") >= 26
+        assert "# TYPE db_pool_acquire_seconds histogram" in text
+        c.execute("commit")
+    status, ctype, body = get(wedpool, "/api/metrics/database/pool")
+    assert status == 200 and ctype == "application/json"
+    doc = json.loads(body)
+    pool = [p for p in doc["pools"] if p["database"] == "appdb"][0]
+    assert pool["max"] == 4 and pool["active"] == 0 and pool["waiting"] == 0
+    assert pool["acquire_last_minute"]["count"] >= 26
+    assert pool["transactions_total"] >= 26
+    for k in ("p50_ms", "p95_ms", "p99_ms"):
+        assert pool["acquire_last_minute"][k] >= 0
+
+
+def test_health_and_readiness(wedpool):
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.start()
+    assert get(wedpool, "/healthz")[0] == 200
+    assert get(wedpool, "/readyz")[0] == 503  # no backend reached yet
+    with wedpool.connect() as c:
+        c.execute("select 1")
+    assert get(wedpool, "/readyz")[0] == 200
+    assert get(wedpool, "/nope")[0] == 404
+
+
+def test_bearer_token(wedpool):
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["http_auth_token"] = "s3cret-token"
+    wedpool.start()
+    assert get(wedpool, "/healthz")[0] == 200
+    for path in ("/metrics", "/api/metrics/database/pool", "/readyz"):
+        status, _, body = get(wedpool, path)
+        assert status == 401 and "db_pool" not in body
+        assert get(wedpool, path, token="wrong")[0] == 401
+    assert get(wedpool, "/metrics", token="s3cret-token")[0] == 200
