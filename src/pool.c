@@ -456,9 +456,12 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
         pl->n_reserve++;
         pl->reserve_uses++;
         p->n_reserve_active++;
-        log_warn("pool %s/%s: reserve connection %d/%d given to client %u (lane %s) while the pool is exhausted",
-                 p->name, p->user, p->n_reserve_active, rt.cfg.reserve_pool_size, c->id,
-                 rt.cfg.lanes.lanes[c->lane].name);
+        /* Logged when the reserve starts being used and when it runs out, not per transaction:
+         * on a busy day the counters and SHOW LANES carry the rest. */
+        if (p->n_reserve_active == 1 || p->n_reserve_active == rt.cfg.reserve_pool_size)
+            log_warn("pool %s/%s: reserve connection %d/%d given to client %u (lane %s): the pool is exhausted",
+                     p->name, p->user, p->n_reserve_active, rt.cfg.reserve_pool_size, c->id,
+                     rt.cfg.lanes.lanes[c->lane].name);
     }
     server_sync_params(s, c);
 }
