@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# bench/compare.sh WEDPOOL_BIN — pgbench -S -M simple through wedpool vs PgBouncer vs direct
+# PostgreSQL, same machine, same cluster, alternating runs. Reports tps, ratios and pooler CPU per
+# transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
+# (default 2), CLIENTS (default "8 50"), POOL (default 20), STRACE=1 adds syscalls per transaction.
+# Writes bench/results/compare.json. Timing never fails the script; broken runs do.
+set -euo pipefail
+WEDPOOL=$(realpath "${1:?usage: compare.sh path/to/wedpool}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+PGBIN=/usr/lib/postgresql/15/bin
+DURATION=${DURATION:-15}
+ROUNDS=${ROUNDS:-2}
+CLIENTS=${CLIENTS:-"8 50"}
+POOL=${POOL:-20}
+TICK=$(getconf CLK_TCK)
+mkdir -p "$HERE/results"
+work=$(mktemp -d /tmp/wedpool-bench.XXXXXX)
+chmod 755 "$work"
+chown postgres "$work"
+pids=()
+
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    "$ROOT/scripts/pgcluster.sh" stop "$work/pg"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+eval "$("$ROOT/scripts/pgcluster.sh" start "$work/pg")"
+printf '"app" "apppass"\n' >"$work/users.txt"
+chown postgres "$work/users.txt"
+
+WP_PORT=$(free_port)
+cat >"$work/wedpool.ini" <<INI
+[databases]
+appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
+[wedpool]
+listen_addr = 127.0.0.1
+listen_port = $WP_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = users.txt
+pool_mode = transaction
+min_pool_size = 0
+max_pool_size = $POOL
+reserve_pool_size = 0
+max_client_conn = 10000
+log_level = warning
+INI
+"$WEDPOOL" -c "$work/wedpool.ini" >"$work/wedpool.log" 2>&1 &
+WP_PID=$!
+pids+=("$WP_PID")
+
+PGB_PORT=$(free_port)
+cat >"$work/pgbouncer.ini" <<INI
+[databases]
+appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $work/users.txt
+pool_mode = transaction
+default_pool_size = $POOL
+max_client_conn = 10000
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+INI
+chown postgres "$work/pgbouncer.ini"
+runuser -u postgres -- /usr/sbin/pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+pids+=("$!")
+wait_port "$WP_PORT" && wait_port "$PGB_PORT"
+PGB_PID=$(cat "$work/pgbouncer.pid")
+PGB_VERSION=$(/usr/sbin/pgbouncer --version | head -1)
+
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+
+results="$work/results.txt"
+: >"$results"
+run() { # target port pid clients
+    local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null"
+    [ "$pid" != 0 ] && read -r u0 s0 < <(cpu_ticks "$pid")
+    local strace_pid=""
+    if [ "${STRACE:-0}" = 1 ] && [ "$pid" != 0 ] && command -v strace >/dev/null; then
+        strace -c -f -p "$pid" -o "$work/strace.$target.$c" & strace_pid=$!
+        sleep 0.3
+    fi
+    out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
+          -T "$DURATION" appdb 2>&1) || { echo "pgbench against $target failed:"; echo "$out"; exit 1; }
+    [ -n "$strace_pid" ] && { kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true; }
+    [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_ticks "$pid")
+    tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
+    tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+    if [ "${failed:-0}" != 0 ]; then echo "$target c=$c: $failed failed transactions"; echo "$out"; exit 1; fi
+    if [ -n "$strace_pid" ] && [ -f "$work/strace.$target.$c" ]; then
+        sys_calls=$(awk '/total$/ {print $3}' "$work/strace.$target.$c")
+    fi
+    if [ "$pid" != 0 ]; then
+        echo "$target $c $tps $tx $((u1 - u0)) $((s1 - s0)) $sys_calls" >>"$results"
+    else
+        echo "$target $c $tps $tx 0 0 null" >>"$results"
+    fi
+    printf '  %-9s c=%-3s tps=%9.0f\n' "$target" "$c" "$tps"
+}
+
+echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
+echo "         wedpool $("$WEDPOOL" --version | cut -d' ' -f2) vs $PGB_VERSION vs direct PostgreSQL 15"
+for round in $(seq "$ROUNDS"); do
+    echo "round $round"
+    for c in $CLIENTS; do
+        run wedpool "$WP_PORT" "$WP_PID" "$c"
+        run pgbouncer "$PGB_PORT" "$PGB_PID" "$c"
+        run direct "$PGPORT" 0 "$c"
+    done
+done
+
+python3 - "$results" "$HERE/results/compare.json" "$TICK" "$DURATION" "$ROUNDS" "$POOL" "$PGB_VERSION" <<'PY'
+import json, sys, platform, os, collections
+path, out, tick, duration, rounds, pool, pgb = sys.argv[1:8]
+tick = int(tick)
+agg = collections.defaultdict(lambda: {"tps": [], "tx": 0, "user": 0, "sys": 0, "syscalls": 0})
+for line in open(path):
+    t, c, tps, tx, u, s, sc = line.split()
+    a = agg[(t, int(c))]
+    a["tps"].append(float(tps)); a["tx"] += int(tx); a["user"] += int(u); a["sys"] += int(s)
+    a["syscalls"] = None if sc == "null" else (a["syscalls"] or 0) + int(sc)
+rows = []
+for (t, c), a in sorted(agg.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    tps = sum(a["tps"]) / len(a["tps"])
+    us = lambda ticks: ticks * 1e6 / tick / a["tx"] if a["tx"] else 0
+    rows.append({"target": t, "clients": c, "tps": round(tps, 1), "transactions": a["tx"],
+                 "user_us_per_tx": round(us(a["user"]), 2) if t != "direct" else None,
+                 "sys_us_per_tx": round(us(a["sys"]), 2) if t != "direct" else None,
+                 "syscalls_per_tx": round(a["syscalls"] / a["tx"] * len(a["tps"]) / len(a["tps"]), 2) if a["syscalls"] else None})
+by = {(r["target"], r["clients"]): r for r in rows}
+print()
+print(f"{'target':<10}{'clients':>8}{'tps':>11}{'vs pgbouncer':>14}{'vs direct':>11}{'user µs/tx':>12}{'sys µs/tx':>11}")
+for r in rows:
+    pb = by.get(("pgbouncer", r["clients"])); d = by.get(("direct", r["clients"]))
+    r["ratio_vs_pgbouncer"] = round(r["tps"] / pb["tps"], 3) if pb else None
+    r["ratio_vs_direct"] = round(r["tps"] / d["tps"], 3) if d else None
+    f = lambda v: "-" if v is None else f"{v:.2f}"
+    print(f"{r['target']:<10}{r['clients']:>8}{r['tps']:>11.0f}{f(r['ratio_vs_pgbouncer']):>14}{f(r['ratio_vs_direct']):>11}"
+          f"{f(r['user_us_per_tx']):>12}{f(r['sys_us_per_tx']):>11}")
+for c in sorted({r["clients"] for r in rows}):
+    w, p = by.get(("wedpool", c)), by.get(("pgbouncer", c))
+    if w and p and p["user_us_per_tx"]:
+        tw = w["user_us_per_tx"] + w["sys_us_per_tx"]; tp = p["user_us_per_tx"] + p["sys_us_per_tx"]
+        print(f"c={c}: wedpool/pgbouncer tps {w['tps']/p['tps']:.2f}x, total CPU/tx {tw/tp:.2f}x, user CPU/tx {w['user_us_per_tx']/p['user_us_per_tx']:.2f}x")
+json.dump({"scenario": "compare", "duration_s": int(duration), "rounds": int(rounds), "pool_size": int(pool),
+           "pgbouncer": pgb, "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+           "results": rows}, open(out, "w"), indent=2)
+print(f"\nwritten: {out}")
+PY
