@@ -115,6 +115,72 @@ static const struct pool_metric pool_metrics[] = {
     {"wedpool_acquire_timeouts_total", "counter", "Clients that gave up after acquire_timeout_ms.", v_timeouts},
 };
 
+/* Per pool and lane: one family at a time, as the exposition format wants. */
+typedef double (*lane_value_fn)(const struct pool_lane *pl);
+static double l_active(const struct pool_lane *pl) { return pl->n_active; }
+static double l_waiting(const struct pool_lane *pl) { return pl->n_waiting; }
+static double l_reserve(const struct pool_lane *pl) { return pl->n_reserve; }
+static double l_served(const struct pool_lane *pl) { return (double)pl->served; }
+static double l_shed(const struct pool_lane *pl) { return (double)pl->shed; }
+static double l_timeouts(const struct pool_lane *pl) { return (double)pl->timeouts; }
+static double l_reserve_uses(const struct pool_lane *pl) { return (double)pl->reserve_uses; }
+
+static const struct {
+    const char *name, *type, *help;
+    lane_value_fn value;
+} lane_metrics[] = {
+    {"wedpool_lane_active_connections", "gauge", "Server connections held by clients of the lane.", l_active},
+    {"wedpool_lane_waiting_clients", "gauge", "Clients of the lane waiting for a server connection.", l_waiting},
+    {"wedpool_reserve_in_use", "gauge", "Emergency reserve connections held by clients of the lane.", l_reserve},
+    {"wedpool_lane_served_total", "counter", "Server connections handed to clients of the lane.", l_served},
+    {"wedpool_lane_shed_total", "counter", "Clients refused at once because the lane's max_waiting was reached.", l_shed},
+    {"wedpool_lane_timeouts_total", "counter", "Clients of the lane that gave up after its queue timeout.", l_timeouts},
+    {"wedpool_reserve_uses_total", "counter", "Emergency reserve connections handed to clients of the lane.",
+     l_reserve_uses},
+};
+
+static void metrics_lanes(struct pbuf *b)
+{
+    struct dlist *pos;
+    struct dlist *pools = pool_all();
+    const struct lanes_conf *lc = &rt.cfg.lanes;
+    char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
+    for (size_t m = 0; m < sizeof(lane_metrics) / sizeof(lane_metrics[0]); m++) {
+        head(b, lane_metrics[m].name, lane_metrics[m].type, lane_metrics[m].help);
+        for (pos = pools->next; pos != pools; pos = pos->next) {
+            const struct pool *p = container_of(pos, struct pool, node);
+            label_escape(p->name, db, sizeof(db));
+            label_escape(p->user, user, sizeof(user));
+            for (int i = 0; i < lc->nlanes; i++)
+                out(b, "%s{database=\"%s\",user=\"%s\",lane=\"%s\"} %.17g\n", lane_metrics[m].name, db, user,
+                    lc->lanes[i].name, lane_metrics[m].value(&p->lanes[i]));
+        }
+    }
+    head(b, "wedpool_lane_acquire_seconds", "histogram",
+         "Per lane: time from a client needing a server connection until one is assigned.");
+    for (pos = pools->next; pos != pools; pos = pos->next) {
+        const struct pool *p = container_of(pos, struct pool, node);
+        label_escape(p->name, db, sizeof(db));
+        label_escape(p->user, user, sizeof(user));
+        for (int i = 0; i < lc->nlanes; i++) {
+            const struct histogram *h = &p->lanes[i].acquire_hist;
+            const char *lane = lc->lanes[i].name;
+            uint64_t cum = 0;
+            for (int k = 0; k < HIST_BUCKETS; k++) {
+                cum += h->counts[k];
+                out(b, "wedpool_lane_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"%g\"} %llu\n", db,
+                    user, lane, hist_bounds_s[k], (unsigned long long)cum);
+            }
+            out(b, "wedpool_lane_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"+Inf\"} %llu\n", db,
+                user, lane, (unsigned long long)h->count);
+            out(b, "wedpool_lane_acquire_seconds_sum{database=\"%s\",user=\"%s\",lane=\"%s\"} %.6f\n", db, user, lane,
+                (double)h->sum_us / 1e6);
+            out(b, "wedpool_lane_acquire_seconds_count{database=\"%s\",user=\"%s\",lane=\"%s\"} %llu\n", db, user, lane,
+                (unsigned long long)h->count);
+        }
+    }
+}
+
 void metrics_prometheus(struct pbuf *b)
 {
     struct dlist *pos;
@@ -173,6 +239,8 @@ void metrics_prometheus(struct pbuf *b)
         out(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\"} %llu\n", db, user,
             (unsigned long long)h->count);
     }
+
+    metrics_lanes(b);
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)
