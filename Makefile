@@ -47,9 +47,11 @@ demo: deps
 	$(MAKE) build
 	scripts/demo.sh $(CURDIR)/$(BUILD)/wedpool
 
+# Benchmarks (never fail on timing): wedpool vs PgBouncer vs direct, and lanes under overload.
 bench: deps
 	$(MAKE) build
 	bench/compare.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/lanes.sh $(CURDIR)/$(BUILD)/wedpool
 
 # Every parser's libFuzzer target, FUZZ_SECONDS each (default 30).
 fuzz:
