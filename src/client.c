@@ -186,6 +186,7 @@ static void send_auth_ok(struct client *c)
 void client_finish_login(struct client *c)
 {
     struct pool *p = c->pool;
+    c->params_sig = params_signature(&c->params);
     struct pbuf *o = &c->conn.out;
     for (int i = 0; i < p->welcome.n; i++) {
         const char *name = p->welcome.items[i].name;

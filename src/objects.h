@@ -45,6 +45,7 @@ struct client {
     struct server *server;      /* linked server while CL_ACTIVE */
     struct login *login;        /* only during CL_LOGIN */
     struct param_list params;   /* what this client's session should look like on any server */
+    uint64_t params_sig;        /* params_signature(&params), kept current */
     uint32_t id;                /* also the process ID in its BackendKeyData */
     uint32_t cancel_key;        /* the secret in its BackendKeyData */
     uint64_t connect_us;
@@ -82,6 +83,7 @@ struct server {
     bool close_needed;          /* configuration changed: close instead of reusing */
     bool release_pending;       /* transaction ended: release once the output is flushed */
     struct param_list params;   /* current session values on this server */
+    uint64_t synced_sig;        /* signature of the client params it was last synced to; 0 = unknown */
     struct param_list base;     /* values it reported at login: the defaults */
     uint64_t connect_us;
     uint64_t idle_since_us;

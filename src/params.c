@@ -74,6 +74,30 @@ bool params_copy(struct param_list *dst, const struct param_list *src)
     return true;
 }
 
+static uint64_t hash_bytes(uint64_t h, const char *s)
+{
+    /* FNV-1a, case-folded so that "timezone" and "TimeZone" agree, then a final mix */
+    for (; *s; s++) {
+        h ^= (uint8_t)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t params_signature(const struct param_list *l)
+{
+    uint64_t sig = 0x9e3779b97f4a7c15ull * (uint64_t)(l->n + 1);
+    for (int i = 0; i < l->n; i++) {
+        uint64_t h = hash_bytes(0xcbf29ce484222325ull, l->items[i].name);
+        h = hash_bytes(h ^ 0xff, l->items[i].value);
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+        sig += h;
+    }
+    return sig ? sig : 1;
+}
+
 static const char *const tracked[] = {
     "application_name", "client_encoding", "DateStyle", "TimeZone", "IntervalStyle",
     "search_path", "standard_conforming_strings", "extra_float_digits", "statement_timeout",

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct param {
     char *name;   /* name and value share one allocation */
@@ -22,6 +23,9 @@ const char *params_get(const struct param_list *l, const char *name);
 bool params_set(struct param_list *l, const char *name, const char *value);
 void params_remove(struct param_list *l, const char *name);
 bool params_copy(struct param_list *dst, const struct param_list *src);
+/* Order-independent 64-bit signature of the (name, value) pairs; equal lists give equal
+ * signatures, so a server already synced for an identical client needs no SETs. Never 0. */
+uint64_t params_signature(const struct param_list *l);
 
 /* Names whose values a client sets at startup and wedpool keeps in sync on the servers it gets.
  * Parameters a client passes via "options=-c name=value" are tracked too. */

@@ -402,8 +402,12 @@ void server_pump(struct server *s)
             preader_init(&r, body, mlen - 4);
             if (preader_str(&r, &name) && preader_str(&r, &value)) {
                 params_set(&s->params, name, value);
-                if (!drop && c != NULL && params_is_tracked_startup(name))
+                if (!drop && c != NULL && params_is_tracked_startup(name)) {
+                    /* the client changed it (SET): the server now holds the client's new values */
                     params_set(&c->params, name, value);
+                    c->params_sig = params_signature(&c->params);
+                    s->synced_sig = c->params_sig;
+                }
             }
             break;
         }
@@ -413,6 +417,7 @@ void server_pump(struct server *s)
                 proto_parse_error(body, mlen - 4, &ef);
                 log_warn("pool %s/%s: server %u: wedpool's own query failed: %s (SQLSTATE %s)", p->name, p->user,
                          s->id, ef.message, ef.sqlstate);
+                s->synced_sig = 0; /* its session state is no longer what we think */
             }
             break;
         default:
@@ -539,12 +544,17 @@ void server_send_internal_query(struct server *s, const char *sql)
 
 void server_sync_params(struct server *s, struct client *c)
 {
+    /* Fast path: the server already holds exactly this client's kind of session. */
+    if (s->synced_sig != 0 && s->synced_sig == c->params_sig)
+        return;
+    s->synced_sig = c->params_sig;
     char sql[4096];
     int n = params_sync_sql(&c->params, &s->params, &s->base, sql, sizeof(sql));
     if (n == 0)
         return;
     if (n < 0) {
         log_warn("client %u: session parameters too long to replay; server %u keeps its values", c->id, s->id);
+        s->synced_sig = 0;
         return;
     }
     log_debug("server %u: syncing %d parameter(s) for client %u: %s", s->id, n, c->id, sql);
@@ -570,5 +580,6 @@ void server_reset(struct server *s)
     /* DISCARD ALL resets every session parameter to its default. */
     params_free(&s->params);
     params_copy(&s->params, &s->base);
+    s->synced_sig = 0;
     server_flush(s);
 }
