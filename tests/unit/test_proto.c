@@ -137,6 +137,32 @@ static void test_params_sync(void **state)
     params_free(&base);
 }
 
+static void test_params_signature(void **state)
+{
+    (void)state;
+    struct param_list a = {0}, b = {0}, empty = {0};
+    params_set(&a, "application_name", "web");
+    params_set(&a, "TimeZone", "UTC");
+    params_set(&b, "timezone", "UTC"); /* other order, other case of the name */
+    params_set(&b, "application_name", "web");
+    assert_true(params_signature(&a) == params_signature(&b));
+    assert_true(params_signature(&a) != 0);
+    assert_true(params_signature(&empty) != params_signature(&a));
+    params_set(&b, "application_name", "weB");
+    assert_true(params_signature(&a) != params_signature(&b));
+    /* a value moved between names is a different session */
+    struct param_list c = {0}, d = {0};
+    params_set(&c, "a", "x");
+    params_set(&c, "b", "y");
+    params_set(&d, "a", "y");
+    params_set(&d, "b", "x");
+    assert_true(params_signature(&c) != params_signature(&d));
+    params_free(&a);
+    params_free(&b);
+    params_free(&c);
+    params_free(&d);
+}
+
 static bool collect(void *arg, const char *name, const char *value)
 {
     struct param_list *l = arg;
@@ -163,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_startup_ok),      cmocka_unit_test(test_startup_rejects),
         cmocka_unit_test(test_error_roundtrip), cmocka_unit_test(test_preader_bounds),
         cmocka_unit_test(test_params_sync),     cmocka_unit_test(test_options_parse),
+        cmocka_unit_test(test_params_signature),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
