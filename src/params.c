@@ -74,11 +74,12 @@ bool params_copy(struct param_list *dst, const struct param_list *src)
     return true;
 }
 
-static uint64_t hash_bytes(uint64_t h, const char *s)
+/* FNV-1a; names are case-folded (GUC names are case-insensitive: "timezone" is "TimeZone"),
+ * values are not. */
+static uint64_t hash_bytes(uint64_t h, const char *s, bool fold)
 {
-    /* FNV-1a, case-folded so that "timezone" and "TimeZone" agree, then a final mix */
     for (; *s; s++) {
-        h ^= (uint8_t)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+        h ^= (uint8_t)(fold && *s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
         h *= 0x100000001b3ull;
     }
     return h;
@@ -88,8 +89,8 @@ uint64_t params_signature(const struct param_list *l)
 {
     uint64_t sig = 0x9e3779b97f4a7c15ull * (uint64_t)(l->n + 1);
     for (int i = 0; i < l->n; i++) {
-        uint64_t h = hash_bytes(0xcbf29ce484222325ull, l->items[i].name);
-        h = hash_bytes(h ^ 0xff, l->items[i].value);
+        uint64_t h = hash_bytes(0xcbf29ce484222325ull, l->items[i].name, true);
+        h = hash_bytes(h ^ 0xff, l->items[i].value, false);
         h ^= h >> 33;
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 33;
