@@ -58,6 +58,7 @@ static const struct setting settings[] = {
     S_STR(stats_users, "", true),
     S_STR(http_listen, "", false),
     S_STR(http_auth_token, "", true),
+    S_INT(pg_stats_interval_s, "15", 0, 86400, false),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,

@@ -70,6 +70,7 @@ struct wp_config {
     int lane_aging_per_s;         /* priority points a waiting client gains per second (starvation bound) */
     char http_listen[256];        /* "host:port" of the HTTP endpoint, "" = off */
     char http_auth_token[256];    /* Bearer token for every endpoint but /healthz, "" = none */
+    int pg_stats_interval_s;      /* PostgreSQL statistics collection period, 0 = off */
 
     struct lanes_conf lanes;      /* [lanes] and [lane_rules]; always has "default" */
 

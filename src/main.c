@@ -16,6 +16,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "pgstats.h"
 #include "pool.h"
 #include "runtime.h"
 #include "server.h"
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
     evsignal_add(&sig_term, NULL);
     evsignal_add(&sig_int, NULL);
     janitor_start();
+    pgstats_start();
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
 
@@ -241,6 +243,7 @@ int main(int argc, char **argv)
     log_info("wedpool stopping");
     listener_stop();
     http_stop();
+    pgstats_stop();
     janitor_stop();
     objects_shutdown();
     cancel_shutdown();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pgstats.h"
 #include "pool.h"
 #include "runtime.h"
 
@@ -241,6 +242,7 @@ void metrics_prometheus(struct pbuf *b)
     }
 
     metrics_lanes(b);
+    pgstats_prometheus(b);
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)

@@ -81,3 +81,34 @@ def test_bearer_token(wedpool):
         assert status == 401 and "db_pool" not in body
         assert get(wedpool, path, token="wrong")[0] == 401
     assert get(wedpool, "/metrics", token="s3cret-token")[0] == 200
+
+
+def test_postgres_statistics_are_collected(wedpool):
+    import time
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["pg_stats_interval_s"] = 1
+    wedpool.databases["down"] = "host=127.0.0.1 port=1 dbname=appdb"
+    wedpool.start()
+    with wedpool.connect() as c:
+        c.execute("select 1")
+    try:
+        wedpool.connect(dbname="down")
+    except Exception:  # noqa: BLE001 - the backend is down on purpose
+        pass
+    deadline = time.time() + 8
+    text = ""
+    while time.time() < deadline:
+        text = get(wedpool, "/metrics")[2]
+        if metric(text, "wedpool_pg_up", database="appdb") == 1 and metric(text, "wedpool_pg_up", database="down") == 0:
+            break
+        time.sleep(0.2)
+    assert metric(text, "wedpool_pg_up", database="appdb") == 1
+    assert metric(text, "wedpool_pg_max_connections", database="appdb") == 300
+    assert metric(text, "wedpool_pg_xact_commit_total", database="appdb") > 0
+    assert metric(text, "wedpool_pg_in_recovery", database="appdb") == 0
+    assert metric(text, "wedpool_pg_backends", database="appdb", state="idle") is not None
+    # a backend that is down is reported as down, not a stalled scrape
+    assert metric(text, "wedpool_pg_up", database="down") == 0
+    t0 = time.time()
+    assert get(wedpool, "/metrics")[0] == 200
+    assert time.time() - t0 < 1

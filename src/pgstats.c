@@ -1,0 +1,332 @@
+/* pgstats.c — PostgreSQL's own statistics per backend, every pg_stats_interval_s. Each collection
+ * is one asynchronous libpq connection driven by the event loop (never a blocking call), using the
+ * credentials of a pool for that backend; a backend that does not answer within the timeout is
+ * reported as wedpool_pg_up 0 instead of stalling anything. */
+#include "pgstats.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "runtime.h"
+
+#define MAX_TARGETS 64
+#define MAX_ACTIVITY 32
+#define COLLECT_TIMEOUT_S 5
+
+struct activity_row {
+    char state[32];
+    char wait[32];
+    long count;
+};
+
+/* One backend (host, port, dbname) and what we last learned about it. */
+struct target {
+    char name[WP_NAME_MAX];       /* the [databases] entry */
+    bool up;
+    bool ever;                    /* collected at least once */
+    double duration_s;
+    struct activity_row activity[MAX_ACTIVITY];
+    int nactivity;
+    long max_connections, reserved;
+    double commits, rollbacks, blks_hit, blks_read, deadlocks, temp_bytes;
+    double oldest_xact_s;
+    bool in_recovery;
+    double replication_lag_s;
+    /* the collection in flight */
+    PGconn *conn;
+    bool querying;                /* connected, query sent */
+    struct event ev;
+    bool ev_added;
+    uint64_t started_us;
+};
+
+static struct target targets[MAX_TARGETS];
+static int ntargets;
+static struct event tick;
+static bool running;
+
+static const char stats_sql[] =
+    "SELECT coalesce(state, 'unknown'), coalesce(wait_event_type, 'none'), count(*) FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' GROUP BY 1, 2;"
+    "SELECT current_setting('max_connections')::bigint, current_setting('superuser_reserved_connections')::bigint, "
+    "d.xact_commit, d.xact_rollback, d.blks_hit, d.blks_read, d.deadlocks, d.temp_bytes, "
+    "coalesce((SELECT extract(epoch FROM max(now() - xact_start)) FROM pg_stat_activity "
+    "WHERE xact_start IS NOT NULL AND backend_type = 'client backend'), 0), pg_is_in_recovery(), "
+    "CASE WHEN pg_is_in_recovery() THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) "
+    "ELSE 0 END FROM pg_stat_database d WHERE d.datname = current_database()";
+
+static void finish(struct target *t, bool ok, const char *why)
+{
+    if (t->ev_added) {
+        event_del(&t->ev);
+        t->ev_added = false;
+    }
+    if (t->conn != NULL) {
+        PQfinish(t->conn);
+        t->conn = NULL;
+    }
+    if (!ok && t->up)
+        log_warn("pg stats for database %s: %s", t->name, why);
+    t->up = ok;
+    t->duration_s = (double)(now_us() - t->started_us) / 1e6;
+}
+
+static void wait_for(struct target *t, short what);
+
+static void read_results(struct target *t)
+{
+    PGresult *r;
+    int n = 0;
+    bool ok = true;
+    while ((r = PQgetResult(t->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            ok = false;
+            log_warn("pg stats for database %s: %s", t->name, PQresultErrorMessage(r));
+        } else if (n == 0) {
+            t->nactivity = 0;
+            for (int i = 0; i < PQntuples(r) && t->nactivity < MAX_ACTIVITY; i++) {
+                struct activity_row *a = &t->activity[t->nactivity++];
+                snprintf(a->state, sizeof(a->state), "%s", PQgetvalue(r, i, 0));
+                snprintf(a->wait, sizeof(a->wait), "%s", PQgetvalue(r, i, 1));
+                a->count = atol(PQgetvalue(r, i, 2));
+            }
+        } else if (PQntuples(r) == 1 && PQnfields(r) >= 11) {
+            t->max_connections = atol(PQgetvalue(r, 0, 0));
+            t->reserved = atol(PQgetvalue(r, 0, 1));
+            t->commits = atof(PQgetvalue(r, 0, 2));
+            t->rollbacks = atof(PQgetvalue(r, 0, 3));
+            t->blks_hit = atof(PQgetvalue(r, 0, 4));
+            t->blks_read = atof(PQgetvalue(r, 0, 5));
+            t->deadlocks = atof(PQgetvalue(r, 0, 6));
+            t->temp_bytes = atof(PQgetvalue(r, 0, 7));
+            t->oldest_xact_s = atof(PQgetvalue(r, 0, 8));
+            t->in_recovery = PQgetvalue(r, 0, 9)[0] == 't';
+            t->replication_lag_s = atof(PQgetvalue(r, 0, 10));
+        }
+        PQclear(r);
+        n++;
+    }
+    t->ever = t->ever || ok;
+    finish(t, ok && n == 2, "unexpected result");
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct target *t = arg;
+    t->ev_added = false;
+    if (what & EV_TIMEOUT) {
+        finish(t, false, "no answer within 5 s");
+        return;
+    }
+    if (!t->querying) {
+        switch (PQconnectPoll(t->conn)) {
+        case PGRES_POLLING_READING:
+            wait_for(t, EV_READ);
+            return;
+        case PGRES_POLLING_WRITING:
+            wait_for(t, EV_WRITE);
+            return;
+        case PGRES_POLLING_OK:
+            break;
+        default:
+            finish(t, false, PQerrorMessage(t->conn));
+            return;
+        }
+        if (!PQsendQuery(t->conn, stats_sql)) {
+            finish(t, false, PQerrorMessage(t->conn));
+            return;
+        }
+        t->querying = true;
+    }
+    int flush = PQflush(t->conn);
+    if (flush < 0 || !PQconsumeInput(t->conn)) {
+        finish(t, false, PQerrorMessage(t->conn));
+        return;
+    }
+    if (flush == 1) {
+        wait_for(t, EV_WRITE | EV_READ);
+        return;
+    }
+    if (PQisBusy(t->conn)) {
+        wait_for(t, EV_READ);
+        return;
+    }
+    read_results(t);
+}
+
+static void wait_for(struct target *t, short what)
+{
+    uint64_t spent = now_us() - t->started_us;
+    uint64_t left = (uint64_t)COLLECT_TIMEOUT_S * 1000000u > spent ? (uint64_t)COLLECT_TIMEOUT_S * 1000000u - spent : 1;
+    struct timeval tv = {(time_t)(left / 1000000u), (suseconds_t)(left % 1000000u)};
+    event_assign(&t->ev, loop_base(), PQsocket(t->conn), what, on_io, t);
+    event_add(&t->ev, &tv);
+    t->ev_added = true;
+}
+
+static void conninfo_add(char *buf, size_t cap, const char *key, const char *value)
+{
+    size_t n = strlen(buf);
+    int w = snprintf(buf + n, cap - n, "%s='", key);
+    if (w < 0 || (size_t)w >= cap - n)
+        return;
+    n += (size_t)w;
+    for (const char *p = value; *p && n + 3 < cap; p++) {
+        if (*p == '\'' || *p == '\\')
+            buf[n++] = '\\';
+        buf[n++] = *p;
+    }
+    if (n + 2 < cap) {
+        buf[n++] = '\'';
+        buf[n++] = ' ';
+    }
+    buf[n] = '\0';
+}
+
+static struct target *target_for(const char *name)
+{
+    for (int i = 0; i < ntargets; i++)
+        if (strcmp(targets[i].name, name) == 0)
+            return &targets[i];
+    if (ntargets == MAX_TARGETS)
+        return NULL;
+    struct target *t = &targets[ntargets++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    return t;
+}
+
+/* Starts one collection per database, with the credentials of the first pool that has them. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        if (p->db_removed)
+            continue;
+        struct target *t = target_for(p->name);
+        if (t == NULL || t->conn != NULL)
+            continue; /* one collection in flight per backend */
+        char ci[1024] = "";
+        char port[16];
+        snprintf(port, sizeof(port), "%d", p->db.port);
+        conninfo_add(ci, sizeof(ci), "host", p->db.host);
+        conninfo_add(ci, sizeof(ci), "port", port);
+        conninfo_add(ci, sizeof(ci), "dbname", p->db.dbname);
+        conninfo_add(ci, sizeof(ci), "user", p->user);
+        if (p->password[0] != '\0')
+            conninfo_add(ci, sizeof(ci), "password", p->password);
+        conninfo_add(ci, sizeof(ci), "application_name", "wedpool-stats");
+        conninfo_add(ci, sizeof(ci), "connect_timeout", "5");
+        t->started_us = now_us();
+        t->querying = false;
+        t->conn = PQconnectStart(ci);
+        if (t->conn == NULL || PQstatus(t->conn) == CONNECTION_BAD) {
+            finish(t, false, t->conn ? PQerrorMessage(t->conn) : "out of memory");
+            continue;
+        }
+        PQsetnonblocking(t->conn, 1);
+        wait_for(t, EV_WRITE);
+    }
+}
+
+void pgstats_start(void)
+{
+    if (rt.cfg.pg_stats_interval_s <= 0)
+        return;
+    struct timeval tv = {rt.cfg.pg_stats_interval_s, 0};
+    event_assign(&tick, loop_base(), -1, EV_PERSIST, on_tick, NULL);
+    event_add(&tick, &tv);
+    running = true;
+    /* a first collection soon after start, not a whole interval later */
+    struct timeval soon = {1, 0};
+    event_base_once(loop_base(), -1, EV_TIMEOUT, on_tick, NULL, &soon);
+}
+
+void pgstats_stop(void)
+{
+    if (running)
+        event_del(&tick);
+    running = false;
+    for (int i = 0; i < ntargets; i++)
+        if (targets[i].conn != NULL)
+            finish(&targets[i], targets[i].up, "shutting down");
+    ntargets = 0;
+}
+
+static void out(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct pbuf *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+#define FAMILY(b, name, type, help) out(b, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+
+void pgstats_prometheus(struct pbuf *b)
+{
+    FAMILY(b, "wedpool_pg_up", "gauge", "1 if the last statistics collection from the backend succeeded.");
+    for (int i = 0; i < ntargets; i++)
+        out(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].name, targets[i].up ? 1 : 0);
+    FAMILY(b, "wedpool_pg_scrape_duration_seconds", "gauge", "How long the last collection took.");
+    for (int i = 0; i < ntargets; i++)
+        out(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].name, targets[i].duration_s);
+    FAMILY(b, "wedpool_pg_backends", "gauge", "Client backends in pg_stat_activity by state and wait event type.");
+    for (int i = 0; i < ntargets; i++)
+        for (int k = 0; targets[i].ever && k < targets[i].nactivity; k++)
+            out(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].name,
+                targets[i].activity[k].state, targets[i].activity[k].wait, targets[i].activity[k].count);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } fields[] = {
+        {"wedpool_pg_max_connections", "gauge", "The backend's max_connections.", offsetof(struct target, max_connections)},
+        {"wedpool_pg_superuser_reserved_connections", "gauge", "The backend's superuser_reserved_connections.",
+         offsetof(struct target, reserved)},
+    };
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        out(b, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help, fields[f].name, fields[f].type);
+        for (int i = 0; i < ntargets; i++)
+            if (targets[i].ever)
+                out(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].name,
+                    *(const long *)((const char *)&targets[i] + fields[f].off));
+    }
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } dfields[] = {
+        {"wedpool_pg_xact_commit_total", "counter", "pg_stat_database.xact_commit.", offsetof(struct target, commits)},
+        {"wedpool_pg_xact_rollback_total", "counter", "pg_stat_database.xact_rollback.", offsetof(struct target, rollbacks)},
+        {"wedpool_pg_blks_hit_total", "counter", "pg_stat_database.blks_hit.", offsetof(struct target, blks_hit)},
+        {"wedpool_pg_blks_read_total", "counter", "pg_stat_database.blks_read.", offsetof(struct target, blks_read)},
+        {"wedpool_pg_deadlocks_total", "counter", "pg_stat_database.deadlocks.", offsetof(struct target, deadlocks)},
+        {"wedpool_pg_temp_bytes_total", "counter", "pg_stat_database.temp_bytes.", offsetof(struct target, temp_bytes)},
+        {"wedpool_pg_oldest_transaction_age_seconds", "gauge", "Age of the oldest open transaction.",
+         offsetof(struct target, oldest_xact_s)},
+        {"wedpool_pg_replication_lag_seconds", "gauge", "Replay lag on a standby (0 on a primary).",
+         offsetof(struct target, replication_lag_s)},
+    };
+    for (size_t f = 0; f < sizeof(dfields) / sizeof(dfields[0]); f++) {
+        out(b, "# HELP %s %s\n# TYPE %s %s\n", dfields[f].name, dfields[f].help, dfields[f].name, dfields[f].type);
+        for (int i = 0; i < ntargets; i++)
+            if (targets[i].ever)
+                out(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].name,
+                    *(const double *)((const char *)&targets[i] + dfields[f].off));
+    }
+    FAMILY(b, "wedpool_pg_in_recovery", "gauge", "1 if the backend is a standby.");
+    for (int i = 0; i < ntargets; i++)
+        if (targets[i].ever)
+            out(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].name, targets[i].in_recovery ? 1 : 0);
+}

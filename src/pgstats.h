@@ -1,0 +1,13 @@
+/* pgstats.h — PostgreSQL's own view of each backend (pg_stat_activity, pg_stat_database, limits,
+ * replication lag), collected off the data path with asynchronous libpq on the loop. */
+#ifndef WEDPOOL_PGSTATS_H
+#define WEDPOOL_PGSTATS_H
+
+#include "proto.h"
+
+void pgstats_start(void);
+void pgstats_stop(void);
+/* Appends the wedpool_pg_* families to a /metrics page. */
+void pgstats_prometheus(struct pbuf *out);
+
+#endif
