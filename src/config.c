@@ -59,6 +59,11 @@ static const struct setting settings[] = {
     S_STR(http_listen, "", false),
     S_STR(http_auth_token, "", true),
     S_INT(pg_stats_interval_s, "15", 0, 86400, false),
+    S_STR(dogstatsd_addr, "", false),
+    S_STR(otlp_endpoint, "", false),
+    S_STR(otlp_headers, "", false),
+    S_STR(environment, "production", true),
+    S_INT(push_interval_s, "10", 1, 3600, false),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,
@@ -659,7 +664,7 @@ void config_setting_get(const struct wp_config *cfg, size_t i, const char **name
     *default_value = s->def;
     *reloadable = s->reload;
     setting_text(cfg, s, value, vlen);
-    if (strcmp(s->name, "http_auth_token") == 0 && value[0] != '\0')
+    if ((strcmp(s->name, "http_auth_token") == 0 || strcmp(s->name, "otlp_headers") == 0) && value[0] != '\0')
         snprintf(value, vlen, "********");
 }
 

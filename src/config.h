@@ -71,6 +71,11 @@ struct wp_config {
     char http_listen[256];        /* "host:port" of the HTTP endpoint, "" = off */
     char http_auth_token[256];    /* Bearer token for every endpoint but /healthz, "" = none */
     int pg_stats_interval_s;      /* PostgreSQL statistics collection period, 0 = off */
+    char dogstatsd_addr[256];     /* "host:port" for DogStatsD over UDP, "" = off */
+    char otlp_endpoint[512];      /* OTLP/HTTP JSON metrics URL (…/v1/metrics), "" = off */
+    char otlp_headers[1024];      /* extra headers, "key=value, key=value" (New Relic: api-key=…) */
+    char environment[64];         /* the environment tag on pushed metrics */
+    int push_interval_s;          /* how often the push exporters send */
 
     struct lanes_conf lanes;      /* [lanes] and [lane_rules]; always has "default" */
 

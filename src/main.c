@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "pgstats.h"
 #include "pool.h"
+#include "push.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -235,6 +236,8 @@ int main(int argc, char **argv)
     evsignal_add(&sig_int, NULL);
     janitor_start();
     pgstats_start();
+    if (!push_start())
+        return 1;
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
 
@@ -243,6 +246,7 @@ int main(int argc, char **argv)
     log_info("wedpool stopping");
     listener_stop();
     http_stop();
+    push_stop();
     pgstats_stop();
     janitor_stop();
     objects_shutdown();

@@ -7,6 +7,7 @@
 
 #include "pgstats.h"
 #include "pool.h"
+#include "push.h"
 #include "runtime.h"
 
 #define MAX_ERROR_CLASSES 64
@@ -243,6 +244,7 @@ void metrics_prometheus(struct pbuf *b)
 
     metrics_lanes(b);
     pgstats_prometheus(b);
+    push_prometheus(b);
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)

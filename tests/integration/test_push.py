@@ -1,0 +1,127 @@
+"""Push exporters against local receivers that check the wire formats: DogStatsD over UDP and
+OTLP/HTTP JSON (with New Relic's api-key header, and the retry rules)."""
+import http.server
+import json
+import re
+import socket
+import threading
+import time
+import urllib.request
+
+from helpers import free_port
+
+DOGSTATSD_LINE = re.compile(r"^[A-Za-z0-9_.]+:-?[0-9.]+\|(g|c)\|#([^|#\s]+)$")
+
+
+def test_dogstatsd_datagrams(wedpool):
+    port = free_port()
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", port))
+    rx.settimeout(5)
+    wedpool.settings.update({"dogstatsd_addr": f"127.0.0.1:{port}", "push_interval_s": 1, "environment": "staging"})
+    wedpool.lanes = {"critical": "priority=1400 reserve=yes"}
+    wedpool.start()
+    with wedpool.connect() as c:
+        c.execute("select 1")
+    lines = []
+    deadline = time.time() + 6
+    while time.time() < deadline and not any(l.startswith("wedsync.database.pool.utilization") for l in lines):
+        data = rx.recv(65536)
+        assert len(data) <= 1432
+        lines += data.decode().split("\n")
+    rx.close()
+    util = [l for l in lines if l.startswith("wedsync.database.pool.utilization:")]
+    assert util, lines
+    for line in lines:
+        m = DOGSTATSD_LINE.match(line)
+        assert m, f"not a DogStatsD metric line: {line!r}"
+        tags = dict(t.split(":", 1) for t in m.group(2).split(","))
+        assert tags["environment"] == "staging"
+        assert tags["wedding_day"] in ("true", "false")
+        assert tags["active_weddings"].isdigit()
+    tags = dict(t.split(":", 1) for t in util[0].split("|#")[1].split(","))
+    assert tags["pool_name"] == "appdb/app" and tags["database"] == "appdb"
+    lane_lines = [l for l in lines if l.startswith("wedsync.database.pool.lane.active:")]
+    assert {dict(t.split(":", 1) for t in l.split("|#")[1].split(","))["lane"] for l in lane_lines} >= {"default", "critical"}
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    requests = []
+    statuses = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.requests.append((self.path, dict(self.headers), body))
+        status = Receiver.statuses.pop(0) if Receiver.statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver(statuses):
+    Receiver.requests = []
+    Receiver.statuses = list(statuses)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def push_counter(wedpool, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{wedpool.http_port}/metrics", timeout=5).read().decode()
+    m = re.search(rf'^{name}{{exporter="otlp"}} (\d+)$', text, re.M)
+    return int(m.group(1))
+
+
+def test_otlp_json_with_api_key(wedpool):
+    srv = start_receiver([])
+    try:
+        wedpool.settings.update({"otlp_endpoint": f"http://127.0.0.1:{srv.server_port}/v1/metrics",
+                                 "otlp_headers": "api-key=NRAK-TEST123", "push_interval_s": 1,
+                                 "http_listen": f"127.0.0.1:{wedpool.http_port}"})
+        wedpool.start()
+        with wedpool.connect() as c:
+            c.execute("select 1")
+        deadline = time.time() + 6
+        while time.time() < deadline and not any(b'"pools"' in r[2] or b"appdb" in r[2] for r in Receiver.requests):
+            time.sleep(0.1)
+        path, headers, body = [r for r in Receiver.requests if b"appdb" in r[2]][0]
+        assert path == "/v1/metrics"
+        assert headers["Content-Type"] == "application/json"
+        assert headers["api-key"] == "NRAK-TEST123"
+        doc = json.loads(body)
+        rm = doc["resourceMetrics"][0]
+        attrs = {a["key"]: a["value"]["stringValue"] for a in rm["resource"]["attributes"]}
+        assert attrs["service.name"] == "wedpool"
+        metrics = {m["name"]: m for m in rm["scopeMetrics"][0]["metrics"]}
+        util = metrics["wedsync.database.pool.utilization"]["gauge"]["dataPoints"][0]
+        assert {a["key"] for a in util["attributes"]} >= {"pool_name", "database", "wedding_day", "environment"}
+        assert int(util["timeUnixNano"]) > 1_700_000_000 * 10**9
+        tx = metrics["wedpool.transactions"]["sum"]
+        assert tx["aggregationTemporality"] == 2 and tx["isMonotonic"] is True
+        assert int(tx["dataPoints"][0]["asInt"]) >= 1 and "startTimeUnixNano" in tx["dataPoints"][0]
+        assert isinstance(metrics["db_pool_max_connections"]["gauge"]["dataPoints"][0]["asInt"], str)
+    finally:
+        srv.shutdown()
+
+
+def test_otlp_retries_only_retryable_statuses(wedpool):
+    srv = start_receiver([503, 503, 200, 400] + [400] * 50)
+    try:
+        wedpool.settings.update({"otlp_endpoint": f"http://127.0.0.1:{srv.server_port}/v1/metrics",
+                                 "push_interval_s": 2, "http_listen": f"127.0.0.1:{wedpool.http_port}"})
+        wedpool.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and len(Receiver.requests) < 4:
+            time.sleep(0.1)
+        assert len(Receiver.requests) >= 4
+        time.sleep(0.5)
+        assert push_counter(wedpool, "wedpool_push_retries_total") == 2   # the two 503s
+        assert push_counter(wedpool, "wedpool_push_sent_total") >= 1      # then 200
+        assert push_counter(wedpool, "wedpool_push_failed_total") >= 1    # 400: given up at once
+        assert "OTLP export" in wedpool.log() and "HTTP 400" in wedpool.log()
+    finally:
+        srv.shutdown()
