@@ -523,6 +523,10 @@ void client_pump(struct client *c)
             if (s->expect_z == 0)
                 s->query_start_us = now_us();
             s->expect_z++;
+            if (type == 'S')
+                s->in_batch = false;
+        } else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C') {
+            s->in_batch = true;
         }
         if (type == 'Q' || type == 'E')
             p->stats.query_count++;

@@ -82,6 +82,9 @@ struct server {
     bool connecting;            /* TCP connect in progress */
     bool close_needed;          /* configuration changed: close instead of reusing */
     bool release_pending;       /* transaction ended: release once the output is flushed */
+    bool in_batch;              /* extended-protocol messages sent since the last Sync: the server is
+                                 * mid-batch (maybe in an implicit transaction) even if its last
+                                 * ReadyForQuery said idle */
     struct param_list params;   /* current session values on this server */
     uint64_t synced_sig;        /* signature of the client params it was last synced to; 0 = unknown */
     struct param_list base;     /* values it reported at login: the defaults */

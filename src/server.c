@@ -95,7 +95,7 @@ struct server *server_launch(struct pool *p)
 
 bool server_is_clean(const struct server *s)
 {
-    return s->state == SV_ACTIVE && s->expect_z == 0 && s->swallow_z == 0 && s->txn == 'I' &&
+    return s->state == SV_ACTIVE && s->expect_z == 0 && s->swallow_z == 0 && s->txn == 'I' && !s->in_batch &&
            s->conn.pkt_left == 0 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->done);
 }
 
@@ -390,7 +390,7 @@ void server_pump(struct server *s)
                     p->stats.query_us += now_us() - s->query_start_us;
             }
             b->parsed += total;
-            if (s->expect_z == 0 && s->txn == 'I' && c != NULL &&
+            if (s->expect_z == 0 && s->txn == 'I' && !s->in_batch && c != NULL &&
                 (p->mode == POOL_MODE_TRANSACTION || c->terminate_after_txn)) {
                 release = true;
                 goto forward;
