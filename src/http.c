@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -97,7 +98,33 @@ static void handle(struct evhttp_request *req, void *arg)
     pbuf_init(&body);
     if (strcmp(path, "/metrics") == 0) {
         metrics_prometheus(&body);
-        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
+        const char *accept = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+        if (accept != NULL && strstr(accept, "application/openmetrics-text") != NULL) {
+            struct pbuf om;
+            pbuf_init(&om);
+            api_openmetrics(&body, &om);
+            reply(req, 200, "OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", om.data, om.len);
+            pbuf_free(&om);
+        } else {
+            reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
+        }
+    } else if (strcmp(path, "/api/v1/lanes") == 0) {
+        api_lanes_json(&body);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
+    } else if (strcmp(path, "/api/v1/clients") == 0) {
+        struct evkeyvalq q;
+        long offset = 0, limit = 100;
+        const char *query = parsed != NULL ? evhttp_uri_get_query(parsed) : NULL;
+        if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+            const char *o = evhttp_find_header(&q, "offset"), *l = evhttp_find_header(&q, "limit");
+            if (o != NULL)
+                offset = strtol(o, NULL, 10);
+            if (l != NULL)
+                limit = strtol(l, NULL, 10);
+            evhttp_clear_headers(&q);
+        }
+        api_clients_json(&body, offset, limit);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
     } else if (strcmp(path, "/api/metrics/database/pool") == 0 || strcmp(path, "/api/v1/pools") == 0) {
         metrics_pool_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);

@@ -112,3 +112,35 @@ def test_postgres_statistics_are_collected(wedpool):
     t0 = time.time()
     assert get(wedpool, "/metrics")[0] == 200
     assert time.time() - t0 < 1
+
+
+def test_openmetrics_lanes_and_clients_json(wedpool):
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.lanes = {"critical": "priority=1400 reserve=yes"}
+    wedpool.lane_rules = [("critical", "application_name=ceremony*")]
+    wedpool.start()
+    conns = [wedpool.connect(application_name=f'ceremony "{i}"') for i in range(3)]
+    conns += [wedpool.connect(application_name="web") for _ in range(4)]
+    for c in conns:
+        c.execute("select 1")
+    req = urllib.request.Request(f"http://127.0.0.1:{wedpool.http_port}/metrics",
+                                 headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+        text = r.read().decode()
+    assert text.endswith("# EOF\n")
+    assert "# TYPE wedpool_transactions counter" in text
+    assert 'wedpool_transactions_total{database="appdb",user="app"}' in text
+    status, _, body = get(wedpool, "/api/v1/lanes")
+    lanes = {l["lane"]: l for l in json.loads(body)["pools"][0]["lanes"]}
+    assert lanes["critical"]["served"] >= 3 and lanes["critical"]["reserve"] is True
+    assert lanes["default"]["served"] >= 4
+    status, _, body = get(wedpool, "/api/v1/clients?offset=2&limit=3")
+    page = json.loads(body)
+    assert page["total"] == 7 and page["offset"] == 2 and len(page["clients"]) == 3
+    status, _, body = get(wedpool, "/api/v1/clients?limit=1000")
+    apps = {c["application_name"] for c in json.loads(body)["clients"]}
+    assert 'ceremony "1"' in apps  # quotes survive JSON escaping
+    assert {c["lane"] for c in json.loads(body)["clients"]} == {"critical", "default"}
+    for c in conns:
+        c.close()

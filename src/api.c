@@ -1,0 +1,158 @@
+/* api.c — JSON views of lanes and clients (built with jansson: client-supplied strings such as
+ * application_name are escaped properly), and the OpenMetrics rendering of /metrics. */
+#include "api.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "pool.h"
+#include "runtime.h"
+
+static void emit(struct pbuf *out, json_t *doc)
+{
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        pbuf_put_str(out, "{\"error\":\"out of memory\"}");
+        out->len--; /* no NUL on the wire */
+    } else {
+        pbuf_put(out, text, strlen(text));
+        free(text);
+    }
+    pbuf_put(out, "\n", 1);
+    json_decref(doc);
+}
+
+void api_lanes_json(struct pbuf *out)
+{
+    json_t *pools = json_array();
+    uint64_t now = now_us();
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        json_t *lanes = json_array();
+        for (int i = 0; i < rt.cfg.lanes.nlanes; i++) {
+            const struct lane_conf *lc = &rt.cfg.lanes.lanes[i];
+            const struct pool_lane *pl = &p->lanes[i];
+            uint64_t maxwait = dlist_empty(&pl->waiting)
+                                   ? 0
+                                   : now - container_of(dlist_first(&pl->waiting), struct client, node)->wait_start_us;
+            struct histogram h = pl->acquire_hist;
+            json_array_append_new(
+                lanes, json_pack("{s:s, s:I, s:b, s:i, s:i, s:f, s:I, s:I, s:I, s:i, s:I, s:{s:I, s:f, s:f, s:f}}",
+                                 "lane", lc->name, "priority",
+                                 (json_int_t)lanes_priority(lc, rt.wedding_day, rt.active_weddings > 0), "reserve",
+                                 lc->reserve, "active", pl->n_active, "waiting", pl->n_waiting, "max_wait_s",
+                                 (double)maxwait / 1e6, "served", (json_int_t)pl->served, "shed", (json_int_t)pl->shed,
+                                 "timeouts", (json_int_t)pl->timeouts, "reserve_in_use", pl->n_reserve,
+                                 "reserve_uses", (json_int_t)pl->reserve_uses, "acquire", "count",
+                                 (json_int_t)h.count, "p50_ms", histogram_quantile(&h, 0.5) * 1000, "p95_ms",
+                                 histogram_quantile(&h, 0.95) * 1000, "p99_ms", histogram_quantile(&h, 0.99) * 1000));
+        }
+        json_array_append_new(pools, json_pack("{s:s, s:s, s:o}", "database", p->name, "user", p->user, "lanes", lanes));
+    }
+    emit(out, json_pack("{s:o}", "pools", pools));
+}
+
+static const char *state_name(const struct client *c)
+{
+    switch (c->state) {
+    case CL_LOGIN:
+        return "login";
+    case CL_ADMIN:
+        return "admin";
+    case CL_IDLE:
+        return "idle";
+    case CL_WAITING:
+        return "waiting";
+    case CL_ACTIVE:
+        return "active";
+    default:
+        return "closed";
+    }
+}
+
+struct page {
+    json_t *items;
+    long skip;
+    long room;
+    long total;
+    uint64_t now;
+};
+
+static void page_add(struct page *pg, const struct client *c)
+{
+    pg->total++;
+    if (pg->skip > 0) {
+        pg->skip--;
+        return;
+    }
+    if (pg->room <= 0)
+        return;
+    pg->room--;
+    const char *app = params_get(&c->params, "application_name");
+    json_array_append_new(
+        pg->items,
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:I}", "id", (json_int_t)c->id, "user", c->user,
+                  "database", c->database, "state", state_name(c), "addr", c->addr, "port", c->port,
+                  "application_name", app ? app : "", "reserve", c->on_reserve, "wait_s",
+                  c->state == CL_WAITING ? (double)(pg->now - c->wait_start_us) / 1e6 : 0.0, "server",
+                  (json_int_t)(c->server ? c->server->id : 0)));
+    if (c->pool != NULL && c->state != CL_LOGIN)
+        json_object_set_new(json_array_get(pg->items, json_array_size(pg->items) - 1), "lane",
+                            json_string(rt.cfg.lanes.lanes[c->lane].name));
+}
+
+static void page_list(struct page *pg, struct dlist *list)
+{
+    for (struct dlist *q = list->next; q != list; q = q->next)
+        page_add(pg, container_of(q, struct client, node));
+}
+
+void api_clients_json(struct pbuf *out, long offset, long limit)
+{
+    if (offset < 0)
+        offset = 0;
+    if (limit <= 0 || limit > 1000)
+        limit = 100;
+    struct page pg = {json_array(), offset, limit, 0, now_us()};
+    page_list(&pg, clients_login());
+    page_list(&pg, clients_admin());
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        struct dlist *lists[MAX_LANES + 3];
+        int n = 0;
+        lists[n++] = &p->active_clients;
+        n += pool_waiting_lists(p, lists + n);
+        lists[n++] = &p->idle_clients;
+        for (int i = 0; i < n; i++)
+            page_list(&pg, lists[i]);
+    }
+    emit(out, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)pg.total, "offset", (json_int_t)offset, "limit",
+                        (json_int_t)limit, "clients", pg.items));
+}
+
+void api_openmetrics(const struct pbuf *in, struct pbuf *out)
+{
+    const char *p = (const char *)in->data;
+    const char *end = p + in->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        /* "# TYPE x_total counter" / "# HELP x_total ..." name the family without _total */
+        if ((len > 7 && (memcmp(p, "# TYPE ", 7) == 0 || memcmp(p, "# HELP ", 7) == 0))) {
+            const char *name = p + 7;
+            const char *sp = memchr(name, ' ', len - 7);
+            bool counter = memmem(p, len, " counter\n", 9) != NULL || (p[2] == 'H');
+            if (sp != NULL && sp - name > 6 && memcmp(sp - 6, "_total", 6) == 0 && counter) {
+                pbuf_put(out, p, (size_t)(sp - 6 - p));
+                pbuf_put(out, sp, len - (size_t)(sp - p));
+                p += len;
+                continue;
+            }
+        }
+        pbuf_put(out, p, len);
+        p += len;
+    }
+    pbuf_put(out, "# EOF\n", 6);
+}
