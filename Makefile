@@ -52,6 +52,7 @@ bench: deps
 	$(MAKE) build
 	bench/compare.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/lanes.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/scrape.sh $(CURDIR)/$(BUILD)/wedpool
 
 # Every parser's libFuzzer target, FUZZ_SECONDS each (default 30).
 fuzz:
