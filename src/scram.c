@@ -229,7 +229,9 @@ static bool attrs_comma(struct attrs *a)
 /* Reads "<letter>=<value>" up to the next ',' or the end; *name receives the letter. */
 static bool attrs_any(struct attrs *a, char *name, const char **val, size_t *vlen)
 {
-    if (a->end - a->p < 2 || a->p[1] != '=' || !((a->p[0] >= 'a' && a->p[0] <= 'z') || (a->p[0] >= 'A' && a->p[0] <= 'Z')))
+    if (a->end - a->p < 2 || a->p[1] != '=')
+        return false;
+    if (!((a->p[0] >= 'a' && a->p[0] <= 'z') || (a->p[0] >= 'A' && a->p[0] <= 'Z')))
         return false;
     const char *v = a->p + 2;
     const char *comma = memchr(v, ',', (size_t)(a->end - v));
