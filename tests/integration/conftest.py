@@ -36,6 +36,7 @@ def wedpool(pg, tmp_path):
     w = Wedpool(pg, tmp_path)
     yield w
     w.stop()
+    pg.terminate_clients()
     log = w.log()
     if SANITIZED:
         reports = sanitizer_reports(log)

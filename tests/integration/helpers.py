@@ -90,12 +90,6 @@ def run_cli(*args, env=None, timeout=15):
     return out
 
 
-def sqlstate_of(exc):
-    """The SQLSTATE of a psycopg error (from excinfo or the exception itself), or None."""
-    e = getattr(exc, "value", exc)
-    return getattr(e, "sqlstate", None) or getattr(getattr(e, "diag", None), "sqlstate", None)
-
-
 def as_postgres(*args, **kw):
     kw.setdefault("timeout", 120)
     return subprocess.run(["runuser", "-u", "postgres", "--", *map(str, args)], check=True,
@@ -162,11 +156,21 @@ class Postgres:
         return result
 
     def backends(self, db="appdb"):
-        """Client backends connected to db (wedpool's server connections), as dicts."""
+        """Client backends connected to db (wedpool's server connections), as dicts. wedpool's own
+        statistics connection (application_name wedpool-stats) is not a pool connection."""
         rows = self.sql("select pid, usename, state, backend_xid is not null or backend_xmin is not null, "
                         f"xact_start is not null from pg_stat_activity where datname = '{db}' "
-                        "and backend_type = 'client backend' and pid <> pg_backend_pid()")
+                        "and backend_type = 'client backend' and pid <> pg_backend_pid() "
+                        "and application_name is distinct from 'wedpool-stats'")
         return [dict(pid=r[0], user=r[1], state=r[2], snapshot=r[3], in_xact=r[4]) for r in rows]
+
+    def terminate_clients(self, timeout=5):
+        """Ends every client backend of the test databases (a server connection a test left
+        running, e.g. a pg_sleep whose pooler is gone), so the next test starts from zero."""
+        q = ("from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() "
+             "and datname in ('appdb', 'otherdb')")
+        self.sql(f"select pg_terminate_backend(pid) {q}")
+        return wait_for(lambda: self.sql(f"select count(*) {q}")[0][0] == 0, timeout)
 
     def stop(self):
         subprocess.run(["runuser", "-u", "postgres", "--", PGBIN / "pg_ctl", "-D", self.data, "-m", "immediate",
@@ -251,9 +255,6 @@ class Wedpool:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_log(self, *fragments, timeout=5):
-        return wait_for(lambda: all(f in self.log() for f in fragments), timeout)
 
     def dsn(self, user="app", dbname="appdb", **kw):
         parts = {"host": "127.0.0.1", "port": self.port, "user": user, "dbname": dbname,
@@ -402,12 +403,6 @@ class Wire:
             self.eof = True
             raise EOFError("connection closed by wedpool")
         self.buf += d
-
-    def recv_byte(self):
-        while not self.buf:
-            self._fill()
-        b, self.buf = self.buf[:1], self.buf[1:]
-        return b
 
     def recv_msg(self):
         """One (type, body) message; EOFError when the peer closed the connection."""

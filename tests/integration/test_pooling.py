@@ -175,11 +175,12 @@ def test_idle_servers_above_min_pool_size_close_after_idle_timeout(wedpool):
     wedpool.settings.update(min_pool_size=2, max_pool_size=6, idle_timeout_ms=500)
     wedpool.start()
     conns = [wedpool.connect() for _ in range(5)]
-    threads = [spawn(lambda c=c: c.execute("select pg_sleep(0.5)")) for c in conns]
-    for t in threads:
-        t.join(10)
-    assert all(t.error is None for t in threads)
-    assert len(wedpool.pg.backends()) >= 5
+    for c in conns:  # five transactions open at once need five servers
+        c.execute("begin")
+        c.execute("select 1")
+    assert len(wedpool.pg.backends()) == 5
+    for c in conns:
+        c.execute("commit")
     # the surplus goes away after idle_timeout_ms, min_pool_size stays
     assert wait_for(lambda: len(wedpool.pg.backends()) == 2, timeout=6)
     time.sleep(0.7)
