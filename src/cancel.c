@@ -94,14 +94,18 @@ struct client *client_by_cancel_key(uint32_t pid, uint32_t key)
 
 /* One outgoing CancelRequest to a server: connect, send 16 bytes, close. */
 struct cancel_req {
+    struct dlist node;          /* pending_reqs */
     int fd;
     struct event ev;
     uint8_t pkt[16];
     uint64_t start_us;
 };
 
+static struct dlist pending_reqs = {&pending_reqs, &pending_reqs};
+
 static void cancel_req_done(struct cancel_req *r)
 {
+    dlist_remove(&r->node);
     event_del(&r->ev);
     close(r->fd);
     free(r);
@@ -178,10 +182,18 @@ void cancel_server(const struct server *s)
     struct timeval tv = {5, 0};
     event_assign(&r->ev, loop_base(), r->fd, EV_WRITE, cancel_req_cb, r);
     event_add(&r->ev, &tv);
+    dlist_push_back(&pending_reqs, &r->node);
 }
 
 void cancel_shutdown(void)
 {
+    /* Requests still connecting when the loop stops: try once more to send, then let go. */
+    while (!dlist_empty(&pending_reqs)) {
+        struct cancel_req *r = container_of(dlist_first(&pending_reqs), struct cancel_req, node);
+        if (send(r->fd, r->pkt, sizeof(r->pkt), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(r->pkt))
+            log_debug("cancel request not delivered at shutdown");
+        cancel_req_done(r);
+    }
     free(slots);
     slots = NULL;
     nslots = nused = ndeleted = 0;
