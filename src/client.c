@@ -75,7 +75,7 @@ void client_accept(int fd, const struct sockaddr *sa, socklen_t salen)
     } else {
         strlcpy_ok(c->addr, "unix", sizeof(c->addr));
     }
-    set_nonblocking_nodelay(fd, sa->sa_family != AF_UNIX);
+    set_nonblocking_nodelay(fd, sa->sa_family != AF_UNIX, rt.cfg.tcp_keepalive_s);
     conn_setup(&c->conn, fd, client_on_read, client_on_write, c);
     if (clients_total() > rt.cfg.max_client_conn)
         c->reject_too_many = true;
@@ -519,9 +519,10 @@ void client_pump(struct client *c)
             terminate = true;
             break;
         }
+        s->txn_idle_since_us = 0;
         if (type == 'Q' || type == 'S' || type == 'F') {
             if (s->expect_z == 0)
-                s->query_start_us = now_us();
+                s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
             s->expect_z++;
             if (type == 'S')
                 s->in_batch = false;

@@ -84,7 +84,7 @@ static void raw_close(struct conn *c)
 
 const struct io_ops io_raw_ops = {raw_recv, raw_send, raw_close};
 
-void set_nonblocking_nodelay(int fd, bool tcp)
+void set_nonblocking_nodelay(int fd, bool tcp, int keepalive_s)
 {
     int fl = fcntl(fd, F_GETFL, 0);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -92,6 +92,14 @@ void set_nonblocking_nodelay(int fd, bool tcp)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        if (keepalive_s > 0) {
+            int intvl = 10, cnt = 3;
+            unsigned int user_timeout_ms = (unsigned int)(keepalive_s + intvl * cnt) * 1000u;
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_s, sizeof(keepalive_s));
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+            setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
+        }
     }
 }
 

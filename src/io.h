@@ -69,6 +69,9 @@ bool conn_flush_out(struct conn *c, bool *fatal);
 /* Sends [src->done, src->parsed) of src's buffer to dst; true if all sent. */
 bool conn_forward(struct conn *src, struct conn *dst, bool *fatal);
 
-void set_nonblocking_nodelay(int fd, bool tcp);
+/* Non-blocking; for TCP also TCP_NODELAY and keepalive probes after keepalive_s idle seconds
+ * (every 10 s, 3 tries) with a matching TCP_USER_TIMEOUT, so a peer that vanished without a FIN
+ * is noticed in about keepalive_s + 30 s. keepalive_s = 0 leaves the kernel defaults. */
+void set_nonblocking_nodelay(int fd, bool tcp, int keepalive_s);
 
 #endif

@@ -92,6 +92,7 @@ struct server {
     uint64_t idle_since_us;
     uint64_t link_us;
     uint64_t query_start_us;
+    uint64_t txn_idle_since_us; /* ReadyForQuery 'T'/'E' sent and the client silent since; 0 = not */
     time_t connect_wall;
     time_t request_wall;
 };

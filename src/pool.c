@@ -171,8 +171,8 @@ uint64_t pool_max_wait_us(struct pool *p, uint64_t now)
         if (dlist_empty(lists[i]))
             continue;
         struct client *c = container_of(dlist_first(lists[i]), struct client, node);
-        if (now - c->wait_start_us > oldest)
-            oldest = now - c->wait_start_us;
+        if (elapsed_us(now, c->wait_start_us) > oldest)
+            oldest = elapsed_us(now, c->wait_start_us);
     }
     return oldest;
 }
@@ -470,7 +470,7 @@ static bool pool_fast_failing(const struct pool *p, uint64_t now)
 {
     if (p->last_fail_us == 0 || p->n_idle + p->n_active + p->n_reset > 0)
         return false;
-    return now - p->last_fail_us < (uint64_t)rt.cfg.server_login_retry_ms * 1000u;
+    return elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u;
 }
 
 /* Normal capacity: servers held by clients not on the reserve, at most max_pool_size. */
@@ -531,7 +531,7 @@ static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
     if (p->addr_error[0] != '\0' || p->db_removed || rt.shutting_down)
         return;
-    if (p->last_fail_us != 0 && now - p->last_fail_us < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
+    if (p->last_fail_us != 0 && elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
         return;
     int reserve_waiting = 0;
     for (int i = 0; i < rt.cfg.lanes.nlanes; i++)
@@ -723,7 +723,7 @@ static void pool_expire_waiters(struct pool *p, uint64_t now)
         uint64_t limit = (uint64_t)timeout_ms * 1000u;
         while (!dlist_empty(list)) {
             struct client *c = container_of(dlist_first(list), struct client, node);
-            uint64_t waited = now - c->wait_start_us;
+            uint64_t waited = elapsed_us(now, c->wait_start_us);
             if (waited < limit)
                 break;
             p->stats.acquire_timeouts++;
@@ -749,12 +749,28 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
 
     pool_expire_waiters(p, now);
 
+    /* Clients that sit idle inside a transaction hold a server others need. */
+    if (cfg->idle_transaction_timeout_ms > 0) {
+        uint64_t limit = (uint64_t)cfg->idle_transaction_timeout_ms * 1000u;
+        dlist_for_each_safe(pos, tmp, &p->active_servers)
+        {
+            struct server *s = container_of(pos, struct server, node);
+            if (s->txn_idle_since_us != 0 && s->client != NULL && elapsed_us(now, s->txn_idle_since_us) > limit) {
+                struct client *c = s->client;
+                log_warn("pool %s/%s: client %u idle in transaction for %d ms; disconnecting it", p->name, p->user,
+                         c->id, cfg->idle_transaction_timeout_ms);
+                client_fail(c, "25P03", "wedpool: terminating connection due to idle-in-transaction timeout (%d ms)",
+                            cfg->idle_transaction_timeout_ms);
+            }
+        }
+    }
+
     /* Server logins that take too long. */
     uint64_t connect_limit = (uint64_t)cfg->server_connect_timeout_ms * 1000u;
     dlist_for_each_safe(pos, tmp, &p->login_servers)
     {
         struct server *s = container_of(pos, struct server, node);
-        if (now - s->connect_us > connect_limit) {
+        if (elapsed_us(now, s->connect_us) > connect_limit) {
             char msg[400];
             snprintf(msg, sizeof(msg), "could not connect to server %s:%d within server_connect_timeout_ms=%d",
                      p->db.host, p->db.port, cfg->server_connect_timeout_ms);
@@ -772,10 +788,10 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
         struct server *s = container_of(pos, struct server, node);
         if (s->close_needed) {
             server_close(s, "configuration changed");
-        } else if (cfg->server_lifetime_s > 0 && now - s->connect_us > life_limit) {
+        } else if (cfg->server_lifetime_s > 0 && elapsed_us(now, s->connect_us) > life_limit) {
             server_close(s, "server_lifetime_s reached");
         } else if (cfg->idle_timeout_ms > 0 && pool_server_total(p) > p->min_size &&
-                   now - s->idle_since_us > idle_limit) {
+                   elapsed_us(now, s->idle_since_us) > idle_limit) {
             server_close(s, "idle_timeout_ms reached");
         }
     }
@@ -783,7 +799,7 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
     if (rt.shutting_down || p->db_removed)
         return;
     /* Keep min_pool_size warm, and make sure waiters have logins on the way. */
-    if (p->last_fail_us == 0 || now - p->last_fail_us >= (uint64_t)cfg->server_login_retry_ms * 1000u) {
+    if (p->last_fail_us == 0 || elapsed_us(now, p->last_fail_us) >= (uint64_t)cfg->server_login_retry_ms * 1000u) {
         while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0')
             if (server_launch(p) == NULL)
                 break;
@@ -799,7 +815,7 @@ void pool_janitor(uint64_t now)
         dlist_for_each_safe(pos, tmp, &login_clients)
         {
             struct client *c = container_of(pos, struct client, node);
-            if (now - c->connect_us < limit)
+            if (elapsed_us(now, c->connect_us) < limit)
                 break;
             log_warn("client %u (%s): login not completed within client_login_timeout_ms=%d", c->id, c->addr,
                      rt.cfg.client_login_timeout_ms);

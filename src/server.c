@@ -80,7 +80,7 @@ struct server *server_launch(struct pool *p)
         server_login_failed(s, "08006", "socket: %s", strerror(errno));
         return NULL;
     }
-    set_nonblocking_nodelay(fd, p->addr.ss_family != AF_UNIX);
+    set_nonblocking_nodelay(fd, p->addr.ss_family != AF_UNIX, rt.cfg.tcp_keepalive_s);
     conn_setup(&s->conn, fd, server_on_read, server_on_write, s);
     s->connecting = true;
     if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) != 0 && errno != EINPROGRESS) {
@@ -386,8 +386,12 @@ void server_pump(struct server *s)
             }
             if (s->expect_z > 0) {
                 s->expect_z--;
-                if (s->expect_z == 0)
-                    p->stats.query_us += now_us() - s->query_start_us;
+                if (s->expect_z == 0) {
+                    uint64_t now = now_us();
+                    p->stats.query_us += now - s->query_start_us;
+                    if (s->txn != 'I')
+                        s->txn_idle_since_us = now; /* the client holds a transaction and owes us a message */
+                }
             }
             b->parsed += total;
             if (s->expect_z == 0 && s->txn == 'I' && !s->in_batch && c != NULL &&

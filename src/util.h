@@ -59,6 +59,12 @@ static inline uint64_t now_us(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+/* now - then, or 0 if then is later (a timestamp taken after a cached "now"). */
+static inline uint64_t elapsed_us(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 /* Wall-clock seconds, for display. */
 static inline time_t wall_time(void)
 {
