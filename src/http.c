@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -54,24 +55,6 @@ static bool authorized(struct evhttp_request *req)
     for (size_t i = 0; i < b; i++)
         diff |= (unsigned char)(token[i] ^ (i < a ? given[i] : 0));
     return diff == 0;
-}
-
-static bool backend_reachable(char *why, size_t n)
-{
-    struct dlist *pos;
-    struct dlist *pools = pool_all();
-    bool any_pool = false;
-    for (pos = pools->next; pos != pools; pos = pos->next) {
-        const struct pool *p = container_of(pos, struct pool, node);
-        any_pool = true;
-        if (p->n_idle + p->n_active + p->n_reset > 0 || (p->welcome_ready && p->last_fail_us == 0))
-            return true;
-        snprintf(why, n, "pool %s/%s: %s", p->name, p->user,
-                 p->addr_error[0] ? p->addr_error : p->last_fail_msg[0] ? p->last_fail_msg : "no server connection");
-    }
-    if (!any_pool)
-        snprintf(why, n, "no server connection has been made yet");
-    return false;
 }
 
 static void handle(struct evhttp_request *req, void *arg)
@@ -132,7 +115,7 @@ static void handle(struct evhttp_request *req, void *arg)
         char why[1024] = "";
         if (rt.shutting_down)
             reply_text(req, 503, "Service Unavailable", "shutting down\n");
-        else if (!backend_reachable(why, sizeof(why))) {
+        else if (!health_any_up(why, sizeof(why))) {
             strncat(why, "\n", sizeof(why) - strlen(why) - 1);
             reply_text(req, 503, "Service Unavailable", why);
         } else

@@ -11,6 +11,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
+#include "health.h"
 #include "http.h"
 #include "janitor.h"
 #include "listener.h"
@@ -62,6 +63,7 @@ bool runtime_reload(char *err, size_t errlen)
     rt.reloads++;
     pool_apply_config(&old);
     config_free(&old);
+    pool_prewarm();
     log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
     return true;
 }
@@ -235,6 +237,8 @@ int main(int argc, char **argv)
     evsignal_add(&sig_term, NULL);
     evsignal_add(&sig_int, NULL);
     janitor_start();
+    health_start();
+    pool_prewarm();
     pgstats_start();
     if (!push_start())
         return 1;
@@ -248,6 +252,7 @@ int main(int argc, char **argv)
     http_stop();
     push_stop();
     pgstats_stop();
+    health_stop();
     janitor_stop();
     objects_shutdown();
     cancel_shutdown();

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pgstats.h"
+#include "health.h"
 #include "pool.h"
 #include "push.h"
 #include "runtime.h"
@@ -244,6 +245,7 @@ void metrics_prometheus(struct pbuf *b)
 
     metrics_lanes(b);
     pgstats_prometheus(b);
+    health_prometheus(b);
     push_prometheus(b);
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");

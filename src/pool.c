@@ -411,6 +411,16 @@ static void pool_remap_lanes(struct pool *p, const struct lanes_conf *old)
     log_info("pool %s/%s: lanes changed by reload; clients moved to the lanes of the same name", p->name, p->user);
 }
 
+void pool_prewarm(void)
+{
+    for (size_t i = 0; i < rt.cfg.ndbs; i++) {
+        const struct wp_database *db = &rt.cfg.dbs[i];
+        const char *err = NULL;
+        if (db->user[0] != '\0' && pool_get(db, db->user, &err) == NULL)
+            log_warn("pool %s/%s: cannot create: %s", db->name, db->user, err);
+    }
+}
+
 void pool_apply_config(const struct wp_config *old)
 {
     struct dlist *pos;

@@ -22,6 +22,9 @@ int clients_admin_count(void);
 
 /* Finds or creates the pool for database db and the given client user. NULL + *err on failure. */
 struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err);
+/* Creates the pools whose server user is known without a client (databases with user=), so
+ * min_pool_size is warm before the first client arrives. */
+void pool_prewarm(void);
 /* Applies a reloaded configuration (now in rt.cfg) to existing pools; old is the one it replaced. */
 void pool_apply_config(const struct wp_config *old);
 

@@ -61,14 +61,27 @@ def test_metrics_and_json_follow_a_known_workload(wedpool):
 
 
 def test_health_and_readiness(wedpool):
+    """/readyz: listening and at least one backend reachable (health-checked without any client)."""
     wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
     wedpool.start()
     assert get(wedpool, "/healthz")[0] == 200
-    assert get(wedpool, "/readyz")[0] == 503  # no backend reached yet
-    with wedpool.connect() as c:
-        c.execute("select 1")
-    assert get(wedpool, "/readyz")[0] == 200
+    assert get(wedpool, "/readyz")[0] == 200  # probed at start, before any client
+    assert "wedpool_backend_up{database=\"appdb\"} 1" in get(wedpool, "/metrics")[2]
     assert get(wedpool, "/nope")[0] == 404
+
+
+def test_not_ready_when_every_backend_is_down(wedpool):
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.databases = {"appdb": "host=127.0.0.1 port=1 dbname=appdb"}
+    wedpool.start()
+    import time
+    deadline = time.time() + 5
+    while time.time() < deadline and get(wedpool, "/readyz")[0] != 503:
+        time.sleep(0.1)
+    status, _, body = get(wedpool, "/readyz")
+    assert status == 503 and "database appdb" in body and "refused" in body.lower()
+    assert get(wedpool, "/healthz")[0] == 200
+    assert "wedpool_backend_up{database=\"appdb\"} 0" in get(wedpool, "/metrics")[2]
 
 
 def test_bearer_token(wedpool):
