@@ -330,3 +330,32 @@ void pgstats_prometheus(struct pbuf *b)
         if (targets[i].ever)
             out(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].name, targets[i].in_recovery ? 1 : 0);
 }
+
+void pgstats_json(struct pbuf *b, const char *database)
+{
+    for (int i = 0; i < ntargets; i++) {
+        const struct target *t = &targets[i];
+        if (strcmp(t->name, database) != 0)
+            continue;
+        long active = 0, idle = 0, idle_txn = 0, waiting = 0;
+        for (int k = 0; k < t->nactivity; k++) {
+            const struct activity_row *a = &t->activity[k];
+            if (strcmp(a->state, "active") == 0)
+                active += a->count;
+            else if (strcmp(a->state, "idle") == 0)
+                idle += a->count;
+            else if (strncmp(a->state, "idle in transaction", 19) == 0)
+                idle_txn += a->count;
+            if (strcmp(a->wait, "Lock") == 0)
+                waiting += a->count;
+        }
+        out(b,
+            ",\"pg\":{\"up\":%s,\"backends_active\":%ld,\"backends_idle\":%ld,\"backends_idle_in_transaction\":%ld,"
+            "\"backends_waiting_on_locks\":%ld,\"max_connections\":%ld,\"superuser_reserved_connections\":%ld,"
+            "\"xact_commit\":%.0f,\"xact_rollback\":%.0f,\"deadlocks\":%.0f,\"oldest_transaction_age_s\":%.3f,"
+            "\"in_recovery\":%s,\"replication_lag_s\":%.3f}",
+            t->up ? "true" : "false", active, idle, idle_txn, waiting, t->max_connections, t->reserved, t->commits,
+            t->rollbacks, t->deadlocks, t->oldest_xact_s, t->in_recovery ? "true" : "false", t->replication_lag_s);
+        return;
+    }
+}

@@ -9,5 +9,7 @@ void pgstats_start(void);
 void pgstats_stop(void);
 /* Appends the wedpool_pg_* families to a /metrics page. */
 void pgstats_prometheus(struct pbuf *out);
+/* Appends ,"pg":{...} for the database to a JSON object being written (nothing if never collected). */
+void pgstats_json(struct pbuf *out, const char *database);
 
 #endif

@@ -120,6 +120,9 @@ def test_postgres_statistics_are_collected(wedpool):
     assert metric(text, "wedpool_pg_xact_commit_total", database="appdb") > 0
     assert metric(text, "wedpool_pg_in_recovery", database="appdb") == 0
     assert metric(text, "wedpool_pg_backends", database="appdb", state="idle") is not None
+    doc = json.loads(get(wedpool, "/api/metrics/database/pool")[2])
+    pg_json = [p for p in doc["pools"] if p["database"] == "appdb"][0]["pg"]
+    assert pg_json["up"] is True and pg_json["max_connections"] == 300 and pg_json["in_recovery"] is False
     # a backend that is down is reported as down, not a stalled scrape
     assert metric(text, "wedpool_pg_up", database="down") == 0
     t0 = time.time()
