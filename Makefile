@@ -8,7 +8,7 @@ DEB_PACKAGES = build-essential meson ninja-build pkg-config libevent-dev libssl-
 	libjansson-dev libcurl4-openssl-dev libical-dev libpq-dev libcmocka-dev \
 	postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-psycopg procps curl prometheus
 
-.PHONY: all deps build test unit integration asan asan-test demo bench fuzz clean
+.PHONY: all deps build test unit integration asan asan-test demo bench loadtest fuzz clean
 
 all: build
 
@@ -53,6 +53,15 @@ bench: deps
 	bench/compare.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/lanes.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/scrape.sh $(CURDIR)/$(BUILD)/wedpool
+
+# The full set with wedpool-bench: INT-002 evidence (180 s), 10,000-client Saturday peak, SCRAM
+# connect storm and idle memory against PgBouncer. About 10 minutes.
+loadtest: deps
+	$(MAKE) build
+	bench/int002.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/saturday-peak.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/connect-storm.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/idle-10k.sh $(CURDIR)/$(BUILD)/wedpool
 
 # Every parser's libFuzzer target, FUZZ_SECONDS each (default 30).
 fuzz:

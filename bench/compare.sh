@@ -4,92 +4,24 @@
 # transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
 # (default 2), CLIENTS (default "8 50"), POOL (default 20), STRACE=1 adds syscalls per transaction.
 # Writes bench/results/compare.json. Timing never fails the script; broken runs do.
-set -euo pipefail
-WEDPOOL=$(realpath "${1:?usage: compare.sh path/to/wedpool}")
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-PGBIN=/usr/lib/postgresql/15/bin
+source "$(dirname "$0")/lib.sh"
+bench_init compare "$@"
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-"8 50"}
 POOL=${POOL:-20}
-TICK=$(getconf CLK_TCK)
-mkdir -p "$HERE/results"
-work=$(mktemp -d /tmp/wedpool-bench.XXXXXX)
-chmod 755 "$work"
-chown postgres "$work"
-pids=()
+start_pg
+start_wedpool "min_pool_size = 0" "max_pool_size = $POOL" "reserve_pool_size = 0"
+start_pgbouncer scram-sha-256 "$POOL"
+work=$WORK
 
-cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    "$ROOT/scripts/pgcluster.sh" stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-
-eval "$("$ROOT/scripts/pgcluster.sh" start "$work/pg")"
-printf '"app" "apppass"\n' >"$work/users.txt"
-chown postgres "$work/users.txt"
-
-WP_PORT=$(free_port)
-cat >"$work/wedpool.ini" <<INI
-[databases]
-appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
-[wedpool]
-listen_addr = 127.0.0.1
-listen_port = $WP_PORT
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = users.txt
-pool_mode = transaction
-min_pool_size = 0
-max_pool_size = $POOL
-reserve_pool_size = 0
-max_client_conn = 10000
-log_level = warning
-INI
-"$WEDPOOL" -c "$work/wedpool.ini" >"$work/wedpool.log" 2>&1 &
-WP_PID=$!
-pids+=("$WP_PID")
-
-PGB_PORT=$(free_port)
-cat >"$work/pgbouncer.ini" <<INI
-[databases]
-appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = $work/users.txt
-pool_mode = transaction
-default_pool_size = $POOL
-max_client_conn = 10000
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-log_connections = 0
-log_disconnections = 0
-INI
-chown postgres "$work/pgbouncer.ini"
-runuser -u postgres -- /usr/sbin/pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
-pids+=("$!")
-wait_port "$WP_PORT" && wait_port "$PGB_PORT"
-PGB_PID=$(cat "$work/pgbouncer.pid")
-PGB_VERSION=$(/usr/sbin/pgbouncer --version | head -1)
-
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 results="$work/results.txt"
 : >"$results"
 run() { # target port pid clients
     local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null"
-    [ "$pid" != 0 ] && read -r u0 s0 < <(cpu_ticks "$pid")
+    [ "$pid" != 0 ] && read -r u0 s0 < <(cpu_split "$pid")
     local strace_pid=""
     if [ "${STRACE:-0}" = 1 ] && [ "$pid" != 0 ] && command -v strace >/dev/null; then
         strace -c -f -p "$pid" -o "$work/strace.$target.$c" & strace_pid=$!
@@ -98,7 +30,7 @@ run() { # target port pid clients
     out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
           -T "$DURATION" appdb 2>&1) || { echo "pgbench against $target failed:"; echo "$out"; exit 1; }
     [ -n "$strace_pid" ] && { kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true; }
-    [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_ticks "$pid")
+    [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_split "$pid")
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
     tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
@@ -125,7 +57,7 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-python3 - "$results" "$HERE/results/compare.json" "$TICK" "$DURATION" "$ROUNDS" "$POOL" "$PGB_VERSION" <<'PY'
+python3 - "$results" "$RESULT" "$TICK" "$DURATION" "$ROUNDS" "$POOL" "$PGB_VERSION" <<'PY'
 import json, sys, platform, os, collections
 path, out, tick, duration, rounds, pool, pgb = sys.argv[1:8]
 tick = int(tick)

@@ -3,59 +3,21 @@
 # default- and background-lane traffic, plus a trickle of critical-lane transactions. Reports each
 # lane's acquisition-wait distribution (from wedpool's per-lane histogram, before/after) and
 # pgbench's end-to-end latency. Env: DURATION (default 20), POOL (default 10), SERVICE_MS (5).
-set -euo pipefail
-WEDPOOL=$(realpath "${1:?usage: lanes.sh path/to/wedpool}")
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-PGBIN=/usr/lib/postgresql/15/bin
+source "$(dirname "$0")/lib.sh"
+bench_init lanes "$@"
 DURATION=${DURATION:-20}
 POOL=${POOL:-10}
 SERVICE_MS=${SERVICE_MS:-5}
-mkdir -p "$HERE/results"
-work=$(mktemp -d /tmp/wedpool-lanes.XXXXXX)
-chmod 755 "$work"
-wp_pid=""
-cleanup() {
-    set +e
-    [ -n "$wp_pid" ] && kill -INT "$wp_pid" 2>/dev/null && wait "$wp_pid" 2>/dev/null
-    "$ROOT/scripts/pgcluster.sh" stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-eval "$("$ROOT/scripts/pgcluster.sh" start "$work/pg")"
-port=$(free_port)
-http=$(free_port)
-printf '"app" "apppass"\n' >"$work/users.txt"
-cat >"$work/wedpool.ini" <<INI
-[databases]
-appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
-[lanes]
-critical   = priority=1400 reserve=yes
-default    = priority=100
-background = priority=10 max_active=30%
-[lane_rules]
-critical   = application_name=wedsync-ceremony*
-background = application_name=report*
-[wedpool]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = users.txt
-pool_mode = transaction
-min_pool_size = $POOL
-max_pool_size = $POOL
-reserve_pool_size = 2
-lane_aging_per_s = 0
-log_level = warning
-http_listen = 127.0.0.1:$http
-INI
-"$WEDPOOL" -c "$work/wedpool.ini" >"$work/wedpool.log" 2>&1 &
-wp_pid=$!
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+start_pg
+start_wedpool "min_pool_size = $POOL" "max_pool_size = $POOL" "reserve_pool_size = 2" "lane_aging_per_s = 0" \
+    "[lanes]" \
+    "critical   = priority=1400 reserve=yes" \
+    "default    = priority=100" \
+    "background = priority=10 max_active=30%" \
+    "[lane_rules]" \
+    "critical   = application_name=wedsync-ceremony*" \
+    "background = application_name=report*"
+port=$WP_PORT http=$WP_HTTP work=$WORK
 
 echo "select pg_sleep($SERVICE_MS / 1000.0);" >"$work/tx.sql"
 capacity=$((POOL * 1000 / SERVICE_MS))
@@ -75,7 +37,7 @@ p3=$!
 wait "$p1" "$p2" "$p3" || true
 curl -s "http://127.0.0.1:$http/metrics" >"$work/after.txt"
 
-python3 - "$work" "$HERE/results/lanes.json" "$DURATION" "$POOL" "$SERVICE_MS" <<'PY'
+python3 - "$work" "$RESULT" "$DURATION" "$POOL" "$SERVICE_MS" <<'PY'
 import json, re, sys
 work, out, duration, pool, service = sys.argv[1:6]
 def hist(path):

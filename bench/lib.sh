@@ -1,0 +1,106 @@
+# bench/lib.sh — shared by the scenario scripts (sourced, not run). Each scenario:
+#   source "$(dirname "$0")/lib.sh"; bench_init NAME "$@"
+# then start_pg, start_wedpool, start_pgbouncer as it needs. Everything it starts is stopped and
+# the work directory removed on exit or Ctrl-C.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+PGBIN=/usr/lib/postgresql/15/bin
+TICK=$(getconf CLK_TCK)
+BENCH_PIDS=()
+
+bench_init() { # NAME WEDPOOL_BIN
+    SCENARIO=$1
+    WEDPOOL=$(realpath "${2:?usage: $SCENARIO.sh path/to/wedpool}")
+    WPBENCH=${WPBENCH:-$(dirname "$WEDPOOL")/wedpool-bench}
+    mkdir -p "$HERE/results"
+    RESULT="$HERE/results/$SCENARIO.json"
+    WORK=$(mktemp -d "/tmp/wedpool-$SCENARIO.XXXXXX")
+    chmod 755 "$WORK"
+    chown postgres "$WORK"
+    # The hard limit is 20,000 open files here; 10,000 clients need the soft limit raised for
+    # this shell and what it starts (wedpool raises its own, PgBouncer does not).
+    ulimit -n "$(ulimit -Hn)"
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+    set +e
+    for p in "${BENCH_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
+    [ -f "$WORK/pgbouncer.pid" ] && kill -INT "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null
+    wait 2>/dev/null
+    "$ROOT/scripts/pgcluster.sh" stop "$WORK/pg"
+    rm -rf "$WORK"
+}
+
+need_wpbench() { [ -x "$WPBENCH" ] || { echo "$SCENARIO: $WPBENCH not built (make build)" >&2; exit 1; }; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_pg() { # sets PGPORT
+    eval "$("$ROOT/scripts/pgcluster.sh" start "$WORK/pg")"
+    printf '"app" "apppass"\n' >"$WORK/users.txt"
+    chown postgres "$WORK/users.txt"
+}
+
+# start_wedpool [ini lines...] — transaction mode, SCRAM, HTTP on; extra lines go into [wedpool]
+# (a line starting with '[' opens its own section). Sets WP_PORT, WP_HTTP, WP_PID.
+start_wedpool() {
+    WP_PORT=$(free_port)
+    WP_HTTP=$(free_port)
+    {
+        printf '[databases]\nappdb = host=127.0.0.1 port=%s dbname=appdb\n' "$PGPORT"
+        printf '%s\n' "$@" | awk '/^\[/ {s=1} s'
+        printf '[wedpool]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\n' "$WP_PORT"
+        printf 'auth_type = scram-sha-256\nauth_file = users.txt\npool_mode = transaction\n'
+        printf 'max_client_conn = 10000\nlog_level = warning\nhttp_listen = 127.0.0.1:%s\n' "$WP_HTTP"
+        printf '%s\n' "$@" | awk '/^\[/ {exit} {print}'
+    } >"$WORK/wedpool.ini"
+    "$WEDPOOL" -c "$WORK/wedpool.ini" >"$WORK/wedpool.log" 2>&1 &
+    WP_PID=$!
+    BENCH_PIDS+=("$WP_PID")
+    wait_port "$WP_PORT" || { echo "wedpool did not start:"; cat "$WORK/wedpool.log"; exit 1; }
+}
+
+# start_pgbouncer AUTH_TYPE POOL — Debian's PgBouncer as the postgres user. Sets PGB_PORT, PGB_PID.
+start_pgbouncer() {
+    PGB_PORT=$(free_port)
+    cat >"$WORK/pgbouncer.ini" <<INI
+[databases]
+appdb = host=127.0.0.1 port=$PGPORT dbname=appdb
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = $1
+auth_file = $WORK/users.txt
+pool_mode = transaction
+default_pool_size = $2
+max_client_conn = 10000
+logfile = $WORK/pgbouncer.log
+pidfile = $WORK/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+INI
+    chown postgres "$WORK/pgbouncer.ini"
+    runuser -u postgres -- /usr/sbin/pgbouncer -d "$WORK/pgbouncer.ini" >/dev/null 2>&1
+    wait_port "$PGB_PORT" || { echo "pgbouncer did not start:"; cat "$WORK/pgbouncer.log"; exit 1; }
+    PGB_PID=$(cat "$WORK/pgbouncer.pid")
+    PGB_VERSION=$(/usr/sbin/pgbouncer --version | head -1)
+}
+
+stop_pgbouncer() {
+    [ -f "$WORK/pgbouncer.pid" ] || return 0
+    kill -INT "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null || true
+    for _ in $(seq 100); do [ -f "$WORK/pgbouncer.pid" ] || break; sleep 0.05; done
+}
+
+stop_wedpool() {
+    kill -INT "$WP_PID" 2>/dev/null || true
+    wait "$WP_PID" 2>/dev/null || true
+}
+
+dsn() { echo "host=127.0.0.1 port=$1 user=app dbname=appdb password=apppass"; }
