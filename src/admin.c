@@ -349,11 +349,52 @@ static void cmd_reload(struct client *c)
     proto_command_complete(&c->conn.out, "RELOAD");
 }
 
+/* Server connections linked to clients (in a transaction, or in a session in session mode). */
+static int servers_in_use(void)
+{
+    int n = 0;
+    for (struct dlist *pos = pool_all()->next; pos != pool_all(); pos = pos->next)
+        n += container_of(pos, struct pool, node)->n_active;
+    return n;
+}
+
+/* PAUSE answers once no server connection is in use, like PgBouncer's: after it, the backends can
+ * be restarted or failed over without cutting a transaction. Until then the console waits (its
+ * further messages stay buffered); RESUME or the console's disconnect ends the wait. */
 static void cmd_pause(struct client *c)
 {
     rt.paused = true;
-    log_info("PAUSE from the admin console: no server connections are handed out until RESUME");
-    proto_command_complete(&c->conn.out, "PAUSE");
+    int busy = servers_in_use();
+    if (busy == 0) {
+        log_info("PAUSE from the admin console: no server connections are handed out until RESUME");
+        proto_command_complete(&c->conn.out, "PAUSE");
+        return;
+    }
+    log_info("PAUSE from the admin console: waiting for %d server connection%s in use to be released", busy,
+             busy == 1 ? "" : "s");
+    c->pause_wait = true;
+}
+
+void admin_tick(void)
+{
+    struct dlist *pos, *next;
+    bool settled = rt.paused && servers_in_use() == 0;
+    for (pos = clients_admin()->next; pos != clients_admin(); pos = next) {
+        next = pos->next;
+        struct client *c = container_of(pos, struct client, node);
+        if (!c->pause_wait)
+            continue;
+        if (!rt.paused)
+            proto_error(&c->conn.out, "ERROR", "57014", "PAUSE canceled: RESUME was issued while it waited");
+        else if (settled) {
+            log_info("PAUSE complete: no server connection in use; none are handed out until RESUME");
+            proto_command_complete(&c->conn.out, "PAUSE");
+        } else
+            continue;
+        c->pause_wait = false;
+        proto_ready(&c->conn.out, 'I');
+        admin_process(c);
+    }
 }
 
 static void cmd_resume(struct client *c)
@@ -388,7 +429,7 @@ static const struct admin_cmd commands[] = {
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},
     {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},
-    {"PAUSE", cmd_pause, true, "stop handing out server connections"},
+    {"PAUSE", cmd_pause, true, "stop handing out server connections; answers once none is in use"},
     {"RESUME", cmd_resume, true, "undo PAUSE"},
     {"SHUTDOWN", cmd_shutdown, true, "finish running transactions, then exit (same as SIGTERM)"},
 };
@@ -470,7 +511,7 @@ void admin_process(struct client *c)
 {
     struct iobuf *b = c->conn.buf;
     bool in_error = false;
-    while (c->state == CL_ADMIN && b != NULL && b->len - b->parsed >= 5) {
+    while (c->state == CL_ADMIN && !c->pause_wait && b != NULL && b->len - b->parsed >= 5) {
         const uint8_t *p = b->data + b->parsed;
         uint8_t type = p[0];
         uint32_t mlen = proto_get_u32(p + 1);
@@ -494,6 +535,8 @@ void admin_process(struct client *c)
             admin_query(c, sql);
             if (c->state != CL_ADMIN)
                 return;
+            if (c->pause_wait)
+                break;
             proto_ready(&c->conn.out, 'I');
             break;
         }

@@ -8,5 +8,7 @@
 void admin_welcome(struct client *c);
 /* Handles the complete messages in the client's buffer. */
 void admin_process(struct client *c);
+/* Janitor tick: answers a waiting PAUSE once no server connection is in use (or RESUME came). */
+void admin_tick(void);
 
 #endif

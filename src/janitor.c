@@ -1,6 +1,7 @@
 /* janitor.c — periodic maintenance: timeouts, pool sizing, stats periods, shutdown progress. */
 #include "janitor.h"
 
+#include "admin.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
@@ -45,6 +46,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     uint64_t now = now_us();
     pool_janitor(now);
     stats_period(now);
+    admin_tick();
     if (rt.shutting_down) {
         if (shutdown_done()) {
             log_info("shutdown: all transactions finished");

@@ -62,6 +62,7 @@ struct client {
     bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
     bool reject_too_many;       /* over max_client_conn: refuse after the startup packet */
     bool on_reserve;            /* its server is one of the emergency reserve connections */
+    bool pause_wait;            /* admin console: its PAUSE waits for servers in use to be released */
     uint8_t lane;               /* index into the configuration's lanes */
     struct pq_node pqn;         /* place in its lane's queue while CL_WAITING */
 };

@@ -172,20 +172,37 @@ def test_pause_and_resume(wedpool):
     c.close()
 
 
-def test_pause_lets_running_transactions_finish(wedpool):
-    """A transaction in progress when PAUSE arrives may still commit (PAUSE may wait for it)."""
+def test_pause_waits_for_running_transactions(wedpool):
+    """PAUSE answers only once no server connection is in use: a transaction in progress when it
+    arrives still commits, and then the backend can be restarted safely."""
     wedpool.start()
     a = wedpool.connect()
     a.execute("begin")
     a.execute("select 1")
     p = spawn(lambda: wedpool.admin("PAUSE"))
     time.sleep(0.5)
+    assert p.is_alive(), "PAUSE answered while a transaction still held its server"
     a.execute("insert into pgbench_history(tid, bid, aid, delta) values (0, 0, 0, 0)")
     a.execute("commit")
     p.join(10)
     assert p.error is None and p.result == "PAUSE"
     assert wedpool.admin("RESUME") == "RESUME"
     assert a.execute("select 2").fetchone()[0] == 2
+    a.close()
+
+
+def test_resume_cancels_a_waiting_pause(wedpool):
+    wedpool.start()
+    a = wedpool.connect()
+    a.execute("begin")
+    p = spawn(lambda: wedpool.admin("PAUSE"))
+    wait_for(lambda: "waiting for 1 server connection" in wedpool.log())
+    assert wedpool.admin("RESUME") == "RESUME"
+    p.join(10)
+    assert isinstance(p.error, psycopg.Error) and p.error.sqlstate == "57014"
+    assert "RESUME" in str(p.error)
+    a.execute("commit")
+    assert a.execute("select 3").fetchone()[0] == 3
     a.close()
 
 
