@@ -148,6 +148,9 @@ static void metrics_lanes(struct pbuf *b)
     struct dlist *pools = pool_all();
     const struct lanes_conf *lc = &rt.cfg.lanes;
     char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
+    char lanes[MAX_LANES][LANE_NAME_MAX * 2 + 1]; /* lane names are free text in the config file */
+    for (int i = 0; i < lc->nlanes; i++)
+        label_escape(lc->lanes[i].name, lanes[i], sizeof(lanes[i]));
     for (size_t m = 0; m < sizeof(lane_metrics) / sizeof(lane_metrics[0]); m++) {
         head(b, lane_metrics[m].name, lane_metrics[m].type, lane_metrics[m].help);
         for (pos = pools->next; pos != pools; pos = pos->next) {
@@ -156,7 +159,7 @@ static void metrics_lanes(struct pbuf *b)
             label_escape(p->user, user, sizeof(user));
             for (int i = 0; i < lc->nlanes; i++)
                 out(b, "%s{database=\"%s\",user=\"%s\",lane=\"%s\"} %.17g\n", lane_metrics[m].name, db, user,
-                    lc->lanes[i].name, lane_metrics[m].value(&p->lanes[i]));
+                    lanes[i], lane_metrics[m].value(&p->lanes[i]));
         }
     }
     head(b, "wedpool_lane_acquire_seconds", "histogram",
@@ -167,7 +170,7 @@ static void metrics_lanes(struct pbuf *b)
         label_escape(p->user, user, sizeof(user));
         for (int i = 0; i < lc->nlanes; i++) {
             const struct histogram *h = &p->lanes[i].acquire_hist;
-            const char *lane = lc->lanes[i].name;
+            const char *lane = lanes[i];
             uint64_t cum = 0;
             for (int k = 0; k < HIST_BUCKETS; k++) {
                 cum += h->counts[k];
