@@ -26,6 +26,7 @@
 
 struct probe {
     char name[WP_NAME_MAX];
+    char label[WP_NAME_MAX * 2 + 1]; /* name escaped for Prometheus label values */
     bool known;                 /* probed at least once */
     bool up;
     char why[160];
@@ -116,6 +117,7 @@ static struct probe *probe_for(const char *name)
     memset(pr, 0, sizeof(*pr));
     pr->fd = -1;
     snprintf(pr->name, sizeof(pr->name), "%s", name);
+    prom_label_escape(pr->name, pr->label, sizeof(pr->label));
     return pr;
 }
 
@@ -200,7 +202,7 @@ void health_prometheus(struct pbuf *b)
     for (int i = 0; i < nprobes; i++) {
         if (!probes[i].known)
             continue;
-        n = snprintf(line, sizeof(line), "wedpool_backend_up{database=\"%s\"} %d\n", probes[i].name, probes[i].up);
+        n = snprintf(line, sizeof(line), "wedpool_backend_up{database=\"%s\"} %d\n", probes[i].label, probes[i].up);
         pbuf_put(b, line, (size_t)n);
     }
 }

@@ -50,24 +50,6 @@ static void out(struct pbuf *b, const char *fmt, ...)
         pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* Label values: escape backslash, double quote and newline. */
-static void label_escape(const char *in, char *o, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = in; *p && n + 3 < cap; p++) {
-        if (*p == '\\' || *p == '"') {
-            o[n++] = '\\';
-            o[n++] = *p;
-        } else if (*p == '\n') {
-            o[n++] = '\\';
-            o[n++] = 'n';
-        } else {
-            o[n++] = *p;
-        }
-    }
-    o[n] = '\0';
-}
-
 static void head(struct pbuf *b, const char *name, const char *type, const char *help)
 {
     out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -150,13 +132,13 @@ static void metrics_lanes(struct pbuf *b)
     char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
     char lanes[MAX_LANES][LANE_NAME_MAX * 2 + 1]; /* lane names are free text in the config file */
     for (int i = 0; i < lc->nlanes; i++)
-        label_escape(lc->lanes[i].name, lanes[i], sizeof(lanes[i]));
+        prom_label_escape(lc->lanes[i].name, lanes[i], sizeof(lanes[i]));
     for (size_t m = 0; m < sizeof(lane_metrics) / sizeof(lane_metrics[0]); m++) {
         head(b, lane_metrics[m].name, lane_metrics[m].type, lane_metrics[m].help);
         for (pos = pools->next; pos != pools; pos = pos->next) {
             const struct pool *p = container_of(pos, struct pool, node);
-            label_escape(p->name, db, sizeof(db));
-            label_escape(p->user, user, sizeof(user));
+            prom_label_escape(p->name, db, sizeof(db));
+            prom_label_escape(p->user, user, sizeof(user));
             for (int i = 0; i < lc->nlanes; i++)
                 out(b, "%s{database=\"%s\",user=\"%s\",lane=\"%s\"} %.17g\n", lane_metrics[m].name, db, user,
                     lanes[i], lane_metrics[m].value(&p->lanes[i]));
@@ -166,8 +148,8 @@ static void metrics_lanes(struct pbuf *b)
          "Per lane: time from a client needing a server connection until one is assigned.");
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
-        label_escape(p->name, db, sizeof(db));
-        label_escape(p->user, user, sizeof(user));
+        prom_label_escape(p->name, db, sizeof(db));
+        prom_label_escape(p->user, user, sizeof(user));
         for (int i = 0; i < lc->nlanes; i++) {
             const struct histogram *h = &p->lanes[i].acquire_hist;
             const char *lane = lanes[i];
@@ -198,8 +180,8 @@ void metrics_prometheus(struct pbuf *b)
         head(b, pm->name, pm->type, pm->help);
         for (pos = pools->next; pos != pools; pos = pos->next) {
             const struct pool *p = container_of(pos, struct pool, node);
-            label_escape(p->name, db, sizeof(db));
-            label_escape(p->user, user, sizeof(user));
+            prom_label_escape(p->name, db, sizeof(db));
+            prom_label_escape(p->user, user, sizeof(user));
             out(b, "%s{database=\"%s\",user=\"%s\"} %.17g\n", pm->name, db, user, pm->value(p));
         }
     }
@@ -209,8 +191,8 @@ void metrics_prometheus(struct pbuf *b)
     out(b, "wedpool_clients{database=\"wedpool\",user=\"\",state=\"admin\"} %d\n", clients_admin_count());
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
-        label_escape(p->name, db, sizeof(db));
-        label_escape(p->user, user, sizeof(user));
+        prom_label_escape(p->name, db, sizeof(db));
+        prom_label_escape(p->user, user, sizeof(user));
         out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_cl_active);
         out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_cl_idle);
         out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"waiting\"} %d\n", db, user, p->n_waiting);
@@ -218,8 +200,8 @@ void metrics_prometheus(struct pbuf *b)
     head(b, "wedpool_servers", "gauge", "Server connections by state.");
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
-        label_escape(p->name, db, sizeof(db));
-        label_escape(p->user, user, sizeof(user));
+        prom_label_escape(p->name, db, sizeof(db));
+        prom_label_escape(p->user, user, sizeof(user));
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_active);
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_idle);
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"login\"} %d\n", db, user, p->n_login);
@@ -231,8 +213,8 @@ void metrics_prometheus(struct pbuf *b)
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
         const struct histogram *h = &p->acquire_hist;
-        label_escape(p->name, db, sizeof(db));
-        label_escape(p->user, user, sizeof(user));
+        prom_label_escape(p->name, db, sizeof(db));
+        prom_label_escape(p->user, user, sizeof(user));
         uint64_t cum = 0;
         for (int i = 0; i < HIST_BUCKETS; i++) {
             cum += h->counts[i];
@@ -279,8 +261,8 @@ void metrics_pool_json(struct pbuf *b)
         const struct pool *p = container_of(pos, struct pool, node);
         struct histogram h;
         window_sum(&p->acquire_window, now_sec, &h);
-        label_escape(p->name, db, sizeof(db));
-        label_escape(p->user, user, sizeof(user));
+        prom_label_escape(p->name, db, sizeof(db));
+        prom_label_escape(p->user, user, sizeof(user));
         out(b,
             "%s{\"database\":\"%s\",\"user\":\"%s\",\"pool_mode\":\"%s\",\"active\":%d,\"idle\":%d,\"waiting\":%d,"
             "\"login\":%d,\"max\":%d,\"min\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 #include "loop.h"
 #include "pool.h"
 #include "runtime.h"
@@ -29,6 +30,7 @@ struct activity_row {
 /* One backend (host, port, dbname) and what we last learned about it. */
 struct target {
     char name[WP_NAME_MAX];       /* the [databases] entry */
+    char label[WP_NAME_MAX * 2 + 1]; /* name escaped for Prometheus label values */
     bool up;
     bool ever;                    /* collected at least once */
     double duration_s;
@@ -200,6 +202,7 @@ static struct target *target_for(const char *name)
     struct target *t = &targets[ntargets++];
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", name);
+    prom_label_escape(t->name, t->label, sizeof(t->label));
     return t;
 }
 
@@ -279,14 +282,14 @@ void pgstats_prometheus(struct pbuf *b)
 {
     FAMILY(b, "wedpool_pg_up", "gauge", "1 if the last statistics collection from the backend succeeded.");
     for (int i = 0; i < ntargets; i++)
-        out(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].name, targets[i].up ? 1 : 0);
+        out(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].label, targets[i].up ? 1 : 0);
     FAMILY(b, "wedpool_pg_scrape_duration_seconds", "gauge", "How long the last collection took.");
     for (int i = 0; i < ntargets; i++)
-        out(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].name, targets[i].duration_s);
+        out(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].label, targets[i].duration_s);
     FAMILY(b, "wedpool_pg_backends", "gauge", "Client backends in pg_stat_activity by state and wait event type.");
     for (int i = 0; i < ntargets; i++)
         for (int k = 0; targets[i].ever && k < targets[i].nactivity; k++)
-            out(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].name,
+            out(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].label,
                 targets[i].activity[k].state, targets[i].activity[k].wait, targets[i].activity[k].count);
     static const struct {
         const char *name, *type, *help;
@@ -300,7 +303,7 @@ void pgstats_prometheus(struct pbuf *b)
         out(b, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help, fields[f].name, fields[f].type);
         for (int i = 0; i < ntargets; i++)
             if (targets[i].ever)
-                out(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].name,
+                out(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].label,
                     *(const long *)((const char *)&targets[i] + fields[f].off));
     }
     static const struct {
@@ -322,13 +325,13 @@ void pgstats_prometheus(struct pbuf *b)
         out(b, "# HELP %s %s\n# TYPE %s %s\n", dfields[f].name, dfields[f].help, dfields[f].name, dfields[f].type);
         for (int i = 0; i < ntargets; i++)
             if (targets[i].ever)
-                out(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].name,
+                out(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].label,
                     *(const double *)((const char *)&targets[i] + dfields[f].off));
     }
     FAMILY(b, "wedpool_pg_in_recovery", "gauge", "1 if the backend is a standby.");
     for (int i = 0; i < ntargets; i++)
         if (targets[i].ever)
-            out(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].name, targets[i].in_recovery ? 1 : 0);
+            out(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].label, targets[i].in_recovery ? 1 : 0);
 }
 
 void pgstats_json(struct pbuf *b, const char *database)

@@ -32,3 +32,21 @@ uint32_t random_u32(void)
         v = (uint32_t)now_us() * 2654435761u;
     return v;
 }
+
+/* Label values: escape backslash, double quote and newline. */
+void prom_label_escape(const char *in, char *o, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 3 < cap; p++) {
+        if (*p == '\\' || *p == '"') {
+            o[n++] = '\\';
+            o[n++] = *p;
+        } else if (*p == '\n') {
+            o[n++] = '\\';
+            o[n++] = 'n';
+        } else {
+            o[n++] = *p;
+        }
+    }
+    o[n] = '\0';
+}

@@ -77,5 +77,7 @@ bool strlcpy_ok(char *dst, const char *src, size_t n);
 void format_time(time_t t, char *buf, size_t n);
 /* Random 32-bit value from OpenSSL's CSPRNG. */
 uint32_t random_u32(void);
+/* A Prometheus label value: backslash, double quote and newline escaped; cap >= 2*len+1 holds any. */
+void prom_label_escape(const char *in, char *out, size_t cap);
 
 #endif

@@ -222,19 +222,25 @@ def test_promtool_check_metrics_accepts_live_output(busy_wedpool):
     assert out.returncode == 0 and not out.stdout.strip() and not out.stderr.strip(), out.stdout + out.stderr
 
 
-def test_lane_names_are_escaped_in_label_values(wedpool):
-    """Lane names are free text in the config; one with a quote and a backslash must not break the
-    exposition (a single bad line fails the whole scrape in Prometheus)."""
+def test_lane_and_database_names_are_escaped_in_label_values(wedpool, pg):
+    """Lane and database names are free text in the config; ones with a quote and a backslash must
+    not break the exposition (a single bad line fails the whole scrape in Prometheus): pool, lane,
+    health-probe and PostgreSQL-statistics series alike."""
     promtool = tool("promtool")
-    lane = 'vip"\\lane'
+    lane, db = 'vip"\\lane', 'we"ird\\db'
     wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["pg_stats_interval_s"] = 1
+    wedpool.databases[db] = f"host=127.0.0.1 port={pg.port} dbname=appdb"
     wedpool.lanes = {lane: "priority=500"}
     wedpool.lane_rules = [(lane, "application_name=vip*")]
     wedpool.start()
-    with wedpool.connect(application_name="vip-guest") as c:
+    with wedpool.connect(dbname=db.replace("\\", "\\\\"), application_name="vip-guest") as c:  # conninfo quoting
         c.execute("select 1")
+        assert wait_for(lambda: 'wedpool_pg_up{database="we\\"ird\\\\db"} 1' in scrape(wedpool), timeout=15)
         text = scrape(wedpool)
     assert 'lane="vip\\"\\\\lane"' in text
+    assert 'wedpool_backend_up{database="we\\"ird\\\\db"}' in text
+    assert 'db_pool_max_connections{database="we\\"ird\\\\db",user="app"}' in text
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
 
