@@ -265,11 +265,11 @@ void metrics_pool_json(struct pbuf *b)
         prom_label_escape(p->user, user, sizeof(user));
         out(b,
             "%s{\"database\":\"%s\",\"user\":\"%s\",\"pool_mode\":\"%s\",\"active\":%d,\"idle\":%d,\"waiting\":%d,"
-            "\"login\":%d,\"max\":%d,\"min\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"
+            "\"login\":%d,\"max\":%d,\"min\":%d,\"reserve_size\":%d,\"reserve_in_use\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"
             "\"acquire_last_minute\":{\"count\":%llu,\"p50_ms\":%.3f,\"p95_ms\":%.3f,\"p99_ms\":%.3f},"
             "\"transactions_total\":%llu,\"acquire_timeouts_total\":%llu",
             first ? "" : ",", db, user, config_pool_mode_name(p->mode), p->n_active, p->n_idle, p->n_waiting,
-            p->n_login, p->max_size, p->min_size, p->max_size ? (double)p->n_active / p->max_size : 0.0,
+            p->n_login, p->max_size, p->min_size, rt.cfg.reserve_pool_size, p->n_reserve_active, p->max_size ? (double)p->n_active / p->max_size : 0.0,
             p->n_cl_active, p->n_cl_idle, (unsigned long long)h.count, histogram_quantile(&h, 0.50) * 1000,
             histogram_quantile(&h, 0.95) * 1000, histogram_quantile(&h, 0.99) * 1000,
             (unsigned long long)p->stats.xact_count, (unsigned long long)p->stats.acquire_timeouts);

@@ -911,6 +911,17 @@ static void fold_second(double t)
     lane_tick(&g.res.total, t);
 }
 
+static void fold_into_last(void)
+{
+    for (int i = 0; i <= g.res.nlanes; i++) {
+        struct lane_result *l = i < g.res.nlanes ? &g.res.lanes[i] : &g.res.total;
+        if (l->series.n == 0)
+            continue;
+        l->series.p[l->series.n - 1].tx += l->interval.total;
+        l->series.p[l->series.n - 1].errors += l->interval_errors;
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1047,9 +1058,14 @@ static void finish_run(void)
         uint64_t end = now < g.t_deadline ? now : g.t_deadline;
         g.res.workload_s = (double)(end - g.t_run) / 1e6;
         g.res.drain_s = g.t_drain ? (double)(now - g.t_drain) / 1e6 : 0;
-        /* the last, partial second */
-        if (g.res.total.interval.total > 0 || g.res.total.interval_errors > 0)
-            fold_second(since_s(g.t_run));
+        /* the last, partial second: a point of its own when long enough to give a rate, else its
+         * counts go to the previous point */
+        double t = since_s(g.t_run);
+        const struct series *s = &g.res.total.series;
+        if (s->n > 0 && t - s->p[s->n - 1].t_s < 0.25)
+            fold_into_last();
+        else if (g.res.total.interval.total > 0 || g.res.total.interval_errors > 0)
+            fold_second(t);
     }
     for (unsigned i = 0; i < g.args.clients; i++)
         if (g.clients[i].state == CS_BUSY) {
@@ -1329,7 +1345,14 @@ static struct event *must(struct event *ev)
 
 static void run_loop(void)
 {
-    g.base = event_base_new();
+    /* Precise timers (timerfd with epoll): the arrival schedule must not lag by epoll's
+     * millisecond rounding. */
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        die_oom();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    g.base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (g.base == NULL)
         die_oom();
     g.tick_ev = must(event_new(g.base, -1, EV_PERSIST, on_tick, NULL));

@@ -80,6 +80,14 @@ static uint64_t tx_errors(const struct lane_result *l)
     return errtab_total(&l->tx_errors);
 }
 
+static const struct acq_quantiles *acq_lane(const struct acq_result *a, const char *name)
+{
+    for (int i = 0; i < a->nlanes; i++)
+        if (strcmp(a->lanes[i].lane, name) == 0)
+            return &a->lanes[i];
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* text */
 
@@ -154,11 +162,23 @@ static void text_acquisition(FILE *out, const struct run_result *r)
             a->lanes_family[0] ? a->lanes_family : "db_pool_acquire_seconds", a->database[0] ? "database " : "",
             a->database[0] ? a->database : "every database", "");
     fprintf(out, "%-14s %10s %9s %9s %9s\n", "lane", "count", "p50 ms", "p95 ms", "p99 ms");
-    for (int i = 0; i <= a->nlanes; i++) {
-        const struct acq_quantiles *q = i < a->nlanes ? &a->lanes[i] : &a->total;
-        fprintf(out, "%-14s %10.0f %9.3f %9.3f %9.3f\n", q->lane, q->count, q->p50_s * 1e3, q->p95_s * 1e3,
-                q->p99_s * 1e3);
+    /* the bench's lanes first, in their order, then the pooler's other lanes, then the total */
+    const struct acq_quantiles *rows[SCRAPE_MAX_GROUPS + 1];
+    int n = 0;
+    for (int i = 0; i < r->nlanes; i++)
+        if ((rows[n] = acq_lane(a, r->lanes[i].name)) != NULL)
+            n++;
+    for (int i = 0; i < a->nlanes; i++) {
+        int seen = 0;
+        for (int k = 0; k < n; k++)
+            seen |= rows[k] == &a->lanes[i];
+        if (!seen)
+            rows[n++] = &a->lanes[i];
     }
+    rows[n++] = &a->total;
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%-14s %10.0f %9.3f %9.3f %9.3f\n", rows[i]->lane, rows[i]->count, rows[i]->p50_s * 1e3,
+                rows[i]->p95_s * 1e3, rows[i]->p99_s * 1e3);
 }
 
 void report_text(FILE *out, const struct run_result *r)
@@ -224,14 +244,6 @@ static json_t *acq_json(const struct acq_quantiles *q)
 {
     return json_pack("{s:o, s:o, s:o, s:o}", "count", num(q->count), "p50", num(q->p50_s * 1e3), "p95",
                      num(q->p95_s * 1e3), "p99", num(q->p99_s * 1e3));
-}
-
-static const struct acq_quantiles *acq_lane(const struct acq_result *a, const char *name)
-{
-    for (int i = 0; i < a->nlanes; i++)
-        if (strcmp(a->lanes[i].lane, name) == 0)
-            return &a->lanes[i];
-    return NULL;
 }
 
 static json_t *lane_json(const struct lane_result *l, const struct run_result *r)

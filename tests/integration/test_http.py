@@ -54,6 +54,7 @@ def test_metrics_and_json_follow_a_known_workload(wedpool):
     doc = json.loads(body)
     pool = [p for p in doc["pools"] if p["database"] == "appdb"][0]
     assert pool["max"] == 4 and pool["active"] == 0 and pool["waiting"] == 0
+    assert pool["reserve_size"] == wedpool.settings["reserve_pool_size"] and pool["reserve_in_use"] == 0
     assert pool["acquire_last_minute"]["count"] >= 26
     assert pool["transactions_total"] >= 26
     for k in ("p50_ms", "p95_ms", "p99_ms"):
