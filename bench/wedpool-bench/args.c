@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,39 +19,54 @@ enum opt_id {
     OPT_VERSION,
 };
 
+/* How an option's value is read: numbers straight into a field of struct bench_args, the others
+ * by apply(). */
+enum num_kind { NUM_NONE, NUM_UINT, NUM_U64, NUM_REAL };
+
 struct opt {
     const char *name;  /* long name without "--" */
     char short_name;   /* 0 = none */
     bool takes_value;
     enum opt_id id;
+    enum num_kind num;
+    double lo, hi;     /* hi < 0: no upper bound */
+    size_t field;      /* offsetof(struct bench_args, ...) */
+    const char *expect;
 };
 
+#define NUM(kind, lo, hi, field, expect) kind, lo, hi, offsetof(struct bench_args, field), expect
+
 static const struct opt opts[] = {
-    {"dsn", 0, true, OPT_DSN},
-    {"clients", 'c', true, OPT_CLIENTS},
-    {"connect-rate", 0, true, OPT_CONNECT_RATE},
-    {"connect-concurrency", 0, true, OPT_CONNECT_CONC},
-    {"connect-timeout", 0, true, OPT_CONNECT_TIMEOUT},
-    {"duration", 'T', true, OPT_DURATION},
-    {"rate", 0, true, OPT_RATE},
-    {"think-ms", 0, true, OPT_THINK},
-    {"sql", 0, true, OPT_SQL},
-    {"script", 0, true, OPT_SCRIPT},
-    {"tx-statements", 0, true, OPT_TX_STATEMENTS},
-    {"extended", 0, false, OPT_EXTENDED},
-    {"init", 0, false, OPT_INIT},
-    {"rows", 0, true, OPT_ROWS},
-    {"lanes", 0, true, OPT_LANES},
-    {"idle", 0, false, OPT_IDLE},
-    {"metrics-url", 0, true, OPT_METRICS_URL},
-    {"json", 0, true, OPT_JSON},
-    {"plot", 0, true, OPT_PLOT},
-    {"progress", 0, false, OPT_PROGRESS},
-    {"no-progress", 0, false, OPT_NO_PROGRESS},
-    {"quiet", 'q', false, OPT_QUIET},
-    {"seed", 0, true, OPT_SEED},
-    {"help", 'h', false, OPT_HELP},
-    {"version", 'V', false, OPT_VERSION},
+    {"dsn", 0, true, OPT_DSN, NUM_NONE, 0, 0, 0, NULL},
+    {"clients", 'c', true, OPT_CLIENTS,
+     NUM(NUM_UINT, 1, ARGS_MAX_CLIENTS, clients, "a number of clients from 1 to 10000")},
+    {"connect-rate", 0, true, OPT_CONNECT_RATE,
+     NUM(NUM_REAL, 0, 1e7, connect_rate, "logins per second (0 = unlimited)")},
+    {"connect-concurrency", 0, true, OPT_CONNECT_CONC,
+     NUM(NUM_UINT, 1, ARGS_MAX_CLIENTS, connect_concurrency, "a number from 1 to 10000")},
+    {"connect-timeout", 0, true, OPT_CONNECT_TIMEOUT,
+     NUM(NUM_REAL, 0.001, 86400, connect_timeout_s, "seconds (more than 0)")},
+    {"duration", 'T', true, OPT_DURATION, NUM(NUM_REAL, 0, 86400, duration_s, "seconds from 0 to 86400")},
+    {"rate", 0, true, OPT_RATE, NUM(NUM_REAL, 0, 1e7, rate, "transactions per second (0 = closed loop)")},
+    {"think-ms", 0, true, OPT_THINK, NUM(NUM_REAL, 0, 3600000, think_ms, "milliseconds")},
+    {"sql", 0, true, OPT_SQL, NUM_NONE, 0, 0, 0, NULL},
+    {"script", 0, true, OPT_SCRIPT, NUM_NONE, 0, 0, 0, NULL},
+    {"tx-statements", 0, true, OPT_TX_STATEMENTS,
+     NUM(NUM_UINT, 1, 1000, tx_statements, "a number of statements from 1 to 1000")},
+    {"extended", 0, false, OPT_EXTENDED, NUM_NONE, 0, 0, 0, NULL},
+    {"init", 0, false, OPT_INIT, NUM_NONE, 0, 0, 0, NULL},
+    {"rows", 0, true, OPT_ROWS, NUM(NUM_U64, 1, 2000000000, rows, "a number of rows from 1 to 2000000000")},
+    {"lanes", 0, true, OPT_LANES, NUM_NONE, 0, 0, 0, NULL},
+    {"idle", 0, false, OPT_IDLE, NUM_NONE, 0, 0, 0, NULL},
+    {"metrics-url", 0, true, OPT_METRICS_URL, NUM_NONE, 0, 0, 0, NULL},
+    {"json", 0, true, OPT_JSON, NUM_NONE, 0, 0, 0, NULL},
+    {"plot", 0, true, OPT_PLOT, NUM_NONE, 0, 0, 0, NULL},
+    {"progress", 0, false, OPT_PROGRESS, NUM_NONE, 0, 0, 0, NULL},
+    {"no-progress", 0, false, OPT_NO_PROGRESS, NUM_NONE, 0, 0, 0, NULL},
+    {"quiet", 'q', false, OPT_QUIET, NUM_NONE, 0, 0, 0, NULL},
+    {"seed", 0, true, OPT_SEED, NUM(NUM_U64, 0, -1, seed, "a non-negative integer")},
+    {"help", 'h', false, OPT_HELP, NUM_NONE, 0, 0, 0, NULL},
+    {"version", 'V', false, OPT_VERSION, NUM_NONE, 0, 0, 0, NULL},
 };
 
 const char *args_usage(void)
@@ -253,46 +269,38 @@ static const struct opt *find_short(char c)
     return NULL;
 }
 
+/* Reads a numeric option into its field. */
+static int apply_number(const struct opt *o, const char *shown, const char *v, struct bench_args *a, char *err,
+                        size_t errlen)
+{
+    void *field = (char *)a + o->field;
+    uint64_t u;
+    int bad;
+    if (o->num == NUM_REAL)
+        bad = parse_number(v, o->lo, o->hi, (double *)field);
+    else
+        bad = parse_uint(v, (uint64_t)o->lo, o->hi < 0 ? UINT64_MAX : (uint64_t)o->hi, &u);
+    if (bad)
+        return fail(err, errlen, "%s: expected %s, got \"%s\"", shown, o->expect, v);
+    if (o->num == NUM_UINT)
+        *(unsigned *)field = (unsigned)u;
+    else if (o->num == NUM_U64)
+        *(uint64_t *)field = u;
+    a->rows_given |= o->id == OPT_ROWS;
+    a->seed_given |= o->id == OPT_SEED;
+    return 0;
+}
+
 /* Applies one option. `shown` is how the option was written, for messages. */
 static int apply(const struct opt *o, const char *shown, const char *v, struct bench_args *a, char *err,
                  size_t errlen)
 {
-    uint64_t u;
+    if (o->num != NUM_NONE)
+        return apply_number(o, shown, v, a, err, errlen);
     switch (o->id) {
     case OPT_DSN:
         a->dsn = v;
         return check_dsn(v, err, errlen);
-    case OPT_CLIENTS:
-        if (parse_uint(v, 1, ARGS_MAX_CLIENTS, &u) != 0)
-            return fail(err, errlen, "%s: expected a number of clients from 1 to %u, got \"%s\"", shown,
-                        ARGS_MAX_CLIENTS, v);
-        a->clients = (unsigned)u;
-        return 0;
-    case OPT_CONNECT_RATE:
-        if (parse_number(v, 0, 1e7, &a->connect_rate) != 0)
-            return fail(err, errlen, "%s: expected logins per second (0 = unlimited), got \"%s\"", shown, v);
-        return 0;
-    case OPT_CONNECT_CONC:
-        if (parse_uint(v, 1, ARGS_MAX_CLIENTS, &u) != 0)
-            return fail(err, errlen, "%s: expected a number from 1 to %u, got \"%s\"", shown, ARGS_MAX_CLIENTS, v);
-        a->connect_concurrency = (unsigned)u;
-        return 0;
-    case OPT_CONNECT_TIMEOUT:
-        if (parse_number(v, 0.001, 86400, &a->connect_timeout_s) != 0)
-            return fail(err, errlen, "%s: expected seconds (more than 0), got \"%s\"", shown, v);
-        return 0;
-    case OPT_DURATION:
-        if (parse_number(v, 0, 86400, &a->duration_s) != 0)
-            return fail(err, errlen, "%s: expected seconds from 0 to 86400, got \"%s\"", shown, v);
-        return 0;
-    case OPT_RATE:
-        if (parse_number(v, 0, 1e7, &a->rate) != 0)
-            return fail(err, errlen, "%s: expected transactions per second (0 = closed loop), got \"%s\"", shown, v);
-        return 0;
-    case OPT_THINK:
-        if (parse_number(v, 0, 3600000, &a->think_ms) != 0)
-            return fail(err, errlen, "%s: expected milliseconds, got \"%s\"", shown, v);
-        return 0;
     case OPT_SQL:
         if (v[0] == '\0')
             return fail(err, errlen, "%s: the statement is empty", shown);
@@ -305,16 +313,6 @@ static int apply(const struct opt *o, const char *shown, const char *v, struct b
         a->nscript = 0;
         a->script_path = v;
         return load_script(v, a, err, errlen);
-    case OPT_TX_STATEMENTS:
-        if (parse_uint(v, 1, 1000, &u) != 0)
-            return fail(err, errlen, "%s: expected a number of statements from 1 to 1000, got \"%s\"", shown, v);
-        a->tx_statements = (unsigned)u;
-        return 0;
-    case OPT_ROWS:
-        if (parse_uint(v, 1, 2000000000, &a->rows) != 0)
-            return fail(err, errlen, "%s: expected a number of rows from 1 to 2000000000, got \"%s\"", shown, v);
-        a->rows_given = true;
-        return 0;
     case OPT_LANES:
         return parse_lanes(v, a, err, errlen);
     case OPT_METRICS_URL:
@@ -328,11 +326,6 @@ static int apply(const struct opt *o, const char *shown, const char *v, struct b
     case OPT_PLOT:
         a->plot_path = v;
         return 0;
-    case OPT_SEED:
-        if (parse_uint(v, 0, UINT64_MAX, &a->seed) != 0)
-            return fail(err, errlen, "%s: expected a non-negative integer, got \"%s\"", shown, v);
-        a->seed_given = true;
-        return 0;
     case OPT_EXTENDED: a->extended = true; return 0;
     case OPT_INIT: a->init = true; return 0;
     case OPT_IDLE: a->idle = true; return 0;
@@ -341,6 +334,7 @@ static int apply(const struct opt *o, const char *shown, const char *v, struct b
     case OPT_QUIET: a->quiet = true; return 0;
     case OPT_HELP: a->action = ARGS_HELP; return 0;
     case OPT_VERSION: a->action = ARGS_VERSION; return 0;
+    default: break;
     }
     return fail(err, errlen, "%s: not handled", shown);
 }

@@ -50,6 +50,14 @@ struct queue {
     unsigned n;
 };
 
+/* A lane's idle clients and its backlog: the scheduled start times of arrivals that found no idle
+ * client, oldest first (a ring). */
+struct lane_queue {
+    struct queue idle;
+    uint64_t *backlog;
+    size_t head, len, cap;
+};
+
 struct client {
     unsigned id;
     int lane;
@@ -102,13 +110,14 @@ static struct {
     struct rng rng;
     struct arrivals arrivals;
     /* queues and counts */
-    struct queue pending, idle;
+    struct queue pending;
     unsigned connecting, busy, initial_resolved, logged_in;
     double tokens;
     uint64_t tokens_at;
-    /* open-loop backlog: scheduled start times, a ring */
-    uint64_t *backlog;
-    size_t bl_head, bl_len, bl_cap;
+    /* per lane: idle clients, and the open loop's arrivals waiting for one of them */
+    struct lane_queue *lq;
+    size_t queued; /* arrivals waiting, all lanes */
+    struct rng lane_rng;
     /* times (µs, monotonic) */
     uint64_t t_connect, t_run, t_deadline, t_drain;
     uint64_t logins_last_tick;
@@ -197,32 +206,33 @@ static struct client *q_pop(struct queue *q)
     return c;
 }
 
-static bool backlog_push(uint64_t t)
+static bool backlog_push(struct lane_queue *q, uint64_t t)
 {
-    if (g.bl_len == g.bl_cap) {
-        if (g.bl_cap >= BACKLOG_MAX)
+    if (q->len == q->cap) {
+        if (q->cap >= BACKLOG_MAX)
             return false;
-        size_t cap = g.bl_cap ? g.bl_cap * 2 : 1024;
+        size_t cap = q->cap ? q->cap * 2 : 1024;
         uint64_t *b = xcalloc(cap, sizeof(*b));
-        for (size_t i = 0; i < g.bl_len; i++)
-            b[i] = g.backlog[(g.bl_head + i) % g.bl_cap];
-        free(g.backlog);
-        g.backlog = b;
-        g.bl_cap = cap;
-        g.bl_head = 0;
+        for (size_t i = 0; i < q->len; i++)
+            b[i] = q->backlog[(q->head + i) % q->cap];
+        free(q->backlog);
+        q->backlog = b;
+        q->cap = cap;
+        q->head = 0;
     }
-    g.backlog[(g.bl_head + g.bl_len) % g.bl_cap] = t;
-    g.bl_len++;
-    if (g.bl_len > g.res.max_queued)
-        g.res.max_queued = g.bl_len;
+    q->backlog[(q->head + q->len) % q->cap] = t;
+    q->len++;
+    if (++g.queued > g.res.max_queued)
+        g.res.max_queued = g.queued;
     return true;
 }
 
-static uint64_t backlog_pop(void)
+static uint64_t backlog_pop(struct lane_queue *q)
 {
-    uint64_t t = g.backlog[g.bl_head];
-    g.bl_head = (g.bl_head + 1) % g.bl_cap;
-    g.bl_len--;
+    uint64_t t = q->backlog[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    g.queued--;
     return t;
 }
 
@@ -510,6 +520,8 @@ static void login_ok(struct client *c)
     if (!c->initial_done) {
         c->initial_done = true;
         g.initial_resolved++;
+        lane_of(c)->logins_initial++;
+        g.res.total.logins_initial++;
     }
     client_ready(c);
     if (g.phase == PH_CONNECT && g.initial_resolved == g.args.clients)
@@ -808,8 +820,8 @@ static void client_ready(struct client *c)
 {
     if (g.phase == PH_RUN && !g.args.idle) {
         if (g.args.rate > 0) {
-            if (g.bl_len > 0) {
-                start_tx(c, backlog_pop());
+            if (g.lq[c->lane].len > 0) {
+                start_tx(c, backlog_pop(&g.lq[c->lane]));
                 return;
             }
         } else {
@@ -817,7 +829,7 @@ static void client_ready(struct client *c)
             return;
         }
     }
-    q_push(&g.idle, c);
+    q_push(&g.lq[c->lane].idle, c);
     if (g.phase == PH_DRAIN && g.busy == 0)
         finish_run();
 }
@@ -832,7 +844,7 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
         if (g.phase == PH_RUN)
             start_tx(c, now_us());
         else
-            q_push(&g.idle, c);
+            q_push(&g.lq[c->lane].idle, c);
     } else if (c->state == CS_BACKOFF) {
         if (g.phase == PH_CONNECT || g.phase == PH_RUN) {
             c->state = CS_PENDING;
@@ -844,8 +856,22 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Open loop: every arrival that is due goes to an idle client, or waits in the backlog with its
- * scheduled time (so that its latency includes the wait: no coordinated omission). */
+/* The lane of an arrival: lanes receive arrivals in proportion to their clients, whatever their
+ * latency (a fast lane does not take a slow lane's share). */
+static int arrival_lane(void)
+{
+    uint64_t r = rng_between(&g.lane_rng, 0, g.args.clients - 1);
+    for (int i = 0; i < g.res.nlanes; i++) {
+        if (r < g.res.lanes[i].clients)
+            return i;
+        r -= g.res.lanes[i].clients;
+    }
+    return g.res.nlanes - 1;
+}
+
+/* Open loop: every arrival that is due goes to an idle client of its lane, or waits in the lane's
+ * backlog with its scheduled time (so that its latency includes the wait: no coordinated
+ * omission). */
 static void on_arrival(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -856,10 +882,11 @@ static void on_arrival(evutil_socket_t fd, short what, void *arg)
         uint64_t t = g.t_run + arrivals_next(&g.arrivals);
         if (t >= g.t_deadline)
             return;
-        struct client *c = q_pop(&g.idle);
+        struct lane_queue *q = &g.lq[arrival_lane()];
+        struct client *c = q_pop(&q->idle);
         if (c)
             start_tx(c, t);
-        else if (!backlog_push(t))
+        else if (!backlog_push(q, t))
             g.res.dropped++;
     }
     if (g.phase == PH_RUN) {
@@ -950,7 +977,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     const struct point *p = &s->p[s->n - 1];
     progress_line("[%6.1fs] %s: %llu tx/s, p50 %.2f ms, p99 %.2f ms, %llu errors, %u/%u logged in, %zu queued",
                   t, g.phase == PH_DRAIN ? "drain" : "run", (unsigned long long)p->tx, p->p50_ms, p->p99_ms,
-                  (unsigned long long)errtab_total(&g.res.total.tx_errors), g.logged_in, g.args.clients, g.bl_len);
+                  (unsigned long long)errtab_total(&g.res.total.tx_errors), g.logged_in, g.args.clients, g.queued);
 }
 
 static void stop_loop(void)
@@ -1031,9 +1058,11 @@ static void begin_workload(void)
         timer_in(g.arrival_ev, arrivals_peek(&g.arrivals));
         return;
     }
-    struct client *c;
-    while ((c = q_pop(&g.idle)) != NULL)
-        start_tx(c, now_us());
+    for (int i = 0; i < g.res.nlanes; i++) {
+        struct client *c;
+        while ((c = q_pop(&g.lq[i].idle)) != NULL)
+            start_tx(c, now_us());
+    }
 }
 
 /* The deadline: no new transactions; those in flight may finish (up to DRAIN_CAP_S). */
@@ -1072,7 +1101,7 @@ static void finish_run(void)
             lane_of(&g.clients[i])->unfinished++;
             g.res.total.unfinished++;
         }
-    g.res.queued_at_end = g.bl_len;
+    g.res.queued_at_end = g.queued;
     stop_loop();
 }
 
@@ -1319,6 +1348,7 @@ static void init_lanes(void)
     snprintf(g.res.total.name, sizeof(g.res.total.name), "total");
     g.res.total.pct = 100;
     g.res.total.clients = a->clients;
+    g.lq = xcalloc((size_t)a->nlanes, sizeof(*g.lq));
     g.clients = xcalloc(a->clients, sizeof(*g.clients));
     for (unsigned i = 0; i < a->clients; i++) {
         g.clients[i].id = i;
@@ -1402,7 +1432,9 @@ static void cleanup(void)
     free(g.body);
     free(g.render);
     free(g.clients);
-    free(g.backlog);
+    for (int i = 0; g.lq && i < g.res.nlanes; i++)
+        free(g.lq[i].backlog);
+    free(g.lq);
     free(g.scrape_before);
     if (g.values)
         for (int l = 0; l <= g.res.nlanes; l++)
@@ -1440,7 +1472,8 @@ static void measure_acquisition(const char *database)
     char *after = scrape_fetch(g.args.metrics_url, getenv("WPBENCH_METRICS_TOKEN"), SCRAPE_TIMEOUT_S, err,
                                sizeof(err));
     if (after == NULL) {
-        snprintf(acq->reason, sizeof(acq->reason), "cannot fetch %.100s after the run: %.120s", g.args.metrics_url, err);
+        snprintf(acq->reason, sizeof(acq->reason), "cannot fetch %.100s after the run: %.120s", g.args.metrics_url,
+                 err);
         return;
     }
     scrape_acquisition(g.scrape_before, after, database, acq);
@@ -1472,6 +1505,7 @@ int main(int argc, char **argv)
     g.res.mode = mode_name();
     utc_now(g.res.started_at, sizeof(g.res.started_at));
     rng_seed(&g.rng, g.res.seed + 1);
+    rng_seed(&g.lane_rng, g.res.seed + 2);
     init_lanes();
     build_conn_params();
     workload_init();

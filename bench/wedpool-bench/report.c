@@ -65,6 +65,17 @@ void lane_free(struct lane_result *l)
     l->series.n = l->series.cap = 0;
 }
 
+static const char *mode_text(const char *mode)
+{
+    if (strcmp(mode, "closed") == 0)
+        return "closed loop";
+    if (strcmp(mode, "open") == 0)
+        return "open loop";
+    if (strcmp(mode, "idle") == 0)
+        return "idle clients";
+    return "logins only";
+}
+
 static double ms(uint64_t us)
 {
     return (double)us / 1000.0;
@@ -103,7 +114,7 @@ static void text_logins(FILE *out, const struct run_result *r)
         const struct lane_result *l = i < r->nlanes ? &r->lanes[i] : t;
         fprintf(out, "%-14s %8u %9llu %8llu %8llu %10.1f %9.3f %9.3f\n", l->name, l->clients,
                 (unsigned long long)l->logins_ok, (unsigned long long)errtab_total(&l->login_errors),
-                (unsigned long long)l->reconnects, per_s(l->logins_ok - l->reconnects, r->connect_elapsed_s),
+                (unsigned long long)l->reconnects, per_s(l->logins_initial, r->connect_elapsed_s),
                 ms(hist_percentile(&l->login_latency, 50)), ms(hist_percentile(&l->login_latency, 99)));
     }
 }
@@ -124,12 +135,14 @@ static void text_transactions(FILE *out, const struct run_result *r)
         uint64_t errs = tx_errors(l), done = l->tx_ok + errs;
         const struct hist *h = &l->latency;
         fprintf(out, "%-14s %8u %10llu %8llu %7.2f %10.1f %9.3f %9.3f %9.3f %9.3f %9.3f\n", l->name, l->clients,
-                (unsigned long long)l->tx_ok, (unsigned long long)errs, done ? 100.0 * (double)errs / (double)done : 0.0,
+                (unsigned long long)l->tx_ok, (unsigned long long)errs,
+                done ? 100.0 * (double)errs / (double)done : 0.0,
                 per_s(l->tx_in_window, r->workload_s), ms(hist_percentile(h, 50)), ms(hist_percentile(h, 95)),
                 ms(hist_percentile(h, 99)), ms(hist_percentile(h, 99.9)), ms(h->max_us));
     }
     if (r->total.unfinished || r->queued_at_end || r->max_queued || r->dropped)
-        fprintf(out, "in flight at the end: %llu; open loop: %llu queued at the end, at most %llu queued, %llu dropped\n",
+        fprintf(out,
+                "in flight at the end: %llu; open loop: %llu queued at the end, at most %llu queued, %llu dropped\n",
                 (unsigned long long)r->total.unfinished, (unsigned long long)r->queued_at_end,
                 (unsigned long long)r->max_queued, (unsigned long long)r->dropped);
 }
@@ -184,7 +197,7 @@ static void text_acquisition(FILE *out, const struct run_result *r)
 void report_text(FILE *out, const struct run_result *r)
 {
     const struct bench_args *a = r->args;
-    fprintf(out, "wedpool-bench %s: %s, %u clients, target %s%s%s%s\n", WEDPOOL_VERSION, r->mode, a->clients,
+    fprintf(out, "wedpool-bench %s: %s, %u clients, target %s%s%s%s\n", WEDPOOL_VERSION, mode_text(r->mode), a->clients,
             r->target, r->server_version[0] ? " (server " : "", r->server_version, r->server_version[0] ? ")" : "");
     fprintf(out, "lanes:");
     for (int i = 0; i < r->nlanes; i++)
@@ -252,7 +265,7 @@ static json_t *lane_json(const struct lane_result *l, const struct run_result *r
     json_t *logins = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "attempts", (json_int_t)l->login_attempts,
                                "ok", (json_int_t)l->logins_ok, "failed", (json_int_t)errtab_total(&l->login_errors),
                                "reconnects", (json_int_t)l->reconnects, "per_s",
-                               num(per_s(l->logins_ok - l->reconnects, r->connect_elapsed_s)), "latency_ms",
+                               num(per_s(l->logins_initial, r->connect_elapsed_s)), "latency_ms",
                                hist_json(&l->login_latency, 0), "failures_by_sqlstate", errtab_json(&l->login_errors),
                                "failure_messages", messages_json(&l->login_errors));
     json_t *tx = json_pack("{s:I, s:I, s:I, s:o, s:o, s:I, s:o, s:o, s:o}", "completed", (json_int_t)l->tx_ok,
@@ -362,14 +375,14 @@ int report_json(const char *path, const struct run_result *r, char *err, size_t 
 /* ------------------------------------------------------------------------------------------ */
 /* SVG */
 
-#define SVG_W 980
-#define SVG_H 660
+#define SVG_W 1060
+#define SVG_H 680
 #define PLOT_X0 80
 #define PLOT_X1 780
-#define LAT_Y0 50
-#define LAT_Y1 320
-#define TPS_Y0 380
-#define TPS_Y1 610
+#define LAT_Y0 70
+#define LAT_Y1 330
+#define TPS_Y0 390
+#define TPS_Y1 620
 
 static const char *const palette[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
                                       "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
@@ -435,8 +448,9 @@ static void axes_fit(const struct run_result *r, struct axes *ax)
             }
         }
     }
-    ax->tmax = tmax;
-    ax->lmin = isfinite(lo) ? floor(log10(lo)) : -1;
+    double tstep = nice_step(tmax, 10);
+    ax->tmax = ceil(tmax / tstep - 1e-9) * tstep;
+    ax->lmin = isfinite(lo) ? floor(log10(lo * 0.8)) : -1;
     ax->lmax = hi > 0 ? ceil(log10(hi)) : 1;
     if (ax->lmax <= ax->lmin)
         ax->lmax = ax->lmin + 1;
@@ -489,7 +503,7 @@ static void svg_curve(FILE *f, const struct axes *ax, const struct series *s, en
     int pen = 0;
     for (size_t k = 0; k < s->n; k++) {
         const struct point *p = &s->p[k];
-        double x = sx(ax, p->t_s), y;
+        double x = sx(ax, k ? (p->t_s + s->p[k - 1].t_s) / 2 : p->t_s / 2), y; /* the middle of its second */
         if (which == CURVE_TPS) {
             double w = k ? p->t_s - s->p[k - 1].t_s : p->t_s;
             y = sy_tps(ax, w > 0.05 ? (double)p->tx / w : (double)p->tx);
@@ -519,15 +533,23 @@ int report_svg(const char *path, const struct run_result *r, char *err, size_t e
                "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             SVG_W, SVG_H, SVG_W, SVG_H);
     fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"15\" font-weight=\"bold\">wedpool-bench: ", PLOT_X0);
-    xml_text(f, r->mode);
-    fprintf(f, ", %u clients", r->args->clients);
+    fprintf(f, "%s, %u clients", mode_text(r->mode), r->args->clients);
     if (r->args->rate > 0)
         fprintf(f, ", %.0f tx/s offered", r->args->rate);
-    fprintf(f, ", ");
+    fprintf(f, ", %.0f s</text>\n<text x=\"%d\" y=\"42\" font-size=\"11\" fill=\"#444\">", r->workload_s, PLOT_X0);
     xml_text(f, r->target);
-    fprintf(f, "</text>\n");
+    fprintf(f, " — %s, seed %llu</text>\n", r->started_at, (unsigned long long)r->seed);
     svg_grid(f, &ax);
+    if (r->workload_s > 0 && r->workload_s < ax.tmax) { /* where the drain begins */
+        double x = sx(&ax, r->workload_s);
+        fprintf(f, "<g stroke=\"#999\" stroke-dasharray=\"2,4\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+                   "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/></g>\n",
+                x, LAT_Y0, x, LAT_Y1, x, TPS_Y0, x, TPS_Y1);
+    }
     int legend_y = LAT_Y0 + 10;
+    if (r->workload_s > 0 && r->workload_s < ax.tmax)
+        fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#666\">dotted: end of the workload, then "
+                   "the drain</text>\n", PLOT_X1 + 20, LAT_Y0 + 20 * (r->nlanes + 1) + 14);
     for (int i = 0; i <= r->nlanes; i++) {
         const struct lane_result *l = i < r->nlanes ? &r->lanes[i] : &r->total;
         const char *color = i < r->nlanes ? palette[i % (int)(sizeof(palette) / sizeof(palette[0]))] : "#000";

@@ -46,6 +46,7 @@ struct lane_result {
     unsigned clients;
     /* logins: the first of every client, and the reconnections after a lost connection */
     uint64_t login_attempts, logins_ok, reconnects, disconnects;
+    uint64_t logins_initial;  /* clients logged in by the connect phase (logins/s) */
     struct errtab login_errors;
     struct hist login_latency;
     /* transactions */
