@@ -120,7 +120,6 @@ static struct {
     struct rng lane_rng;
     /* times (µs, monotonic) */
     uint64_t t_connect, t_run, t_deadline, t_drain;
-    uint64_t logins_last_tick;
     /* timers */
     struct event *tick_ev, *pace_ev, *phase_ev, *arrival_ev, *sigint_ev, *sigterm_ev;
     bool progress, tty;
@@ -618,7 +617,8 @@ static void pump_connects(void)
             g.tokens = burst;
     }
     g.tokens_at = now;
-    while (g.pending.n > 0 && g.connecting < g.args.connect_concurrency && (rate <= 0 || g.tokens >= 1)) {
+    while (g.pending.n > 0 && g.connecting < g.args.connect_concurrency && (rate <= 0 || g.tokens >= 1) &&
+           (g.phase == PH_CONNECT || g.phase == PH_RUN)) {
         struct client *c = q_pop(&g.pending);
         if (rate > 0)
             g.tokens -= 1;
@@ -770,10 +770,9 @@ static void take_results(struct client *c)
             continue;
         }
         ExecStatusType st = PQresultStatus(r);
+        const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE)
-            note_error(c, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                                                                      ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                                                                      : PQresultErrorMessage(r));
+            note_error(c, PQresultErrorField(r, PG_DIAG_SQLSTATE), primary ? primary : PQresultErrorMessage(r));
         else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
             note_error(c, "0A000", "COPY is not supported by wedpool-bench");
         PQclear(r);
@@ -954,14 +953,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    uint64_t logins = g.res.total.logins_ok;
-    uint64_t per_s = logins - g.logins_last_tick;
-    g.logins_last_tick = logins;
     if (g.phase == PH_CONNECT) {
-        progress_line("[%6.1fs] connecting: %u/%u logged in, %llu failed, %u in flight, %llu logins/s",
-                      since_s(g.t_connect), g.logged_in, g.args.clients,
-                      (unsigned long long)errtab_total(&g.res.total.login_errors), g.connecting,
-                      (unsigned long long)per_s);
+        double t = since_s(g.t_connect);
+        progress_line("[%6.1fs] connecting: %u/%u logged in, %llu failed, %u in flight, %.0f logins/s", t,
+                      g.logged_in, g.args.clients, (unsigned long long)errtab_total(&g.res.total.login_errors),
+                      g.connecting, t > 0 ? (double)g.res.total.logins_initial / t : 0.0);
         return;
     }
     if (g.phase != PH_RUN && g.phase != PH_DRAIN)
@@ -976,7 +972,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     const struct series *s = &g.res.total.series;
     const struct point *p = &s->p[s->n - 1];
     progress_line("[%6.1fs] %s: %llu tx/s, p50 %.2f ms, p99 %.2f ms, %llu errors, %u/%u logged in, %zu queued",
-                  t, g.phase == PH_DRAIN ? "drain" : "run", (unsigned long long)p->tx, p->p50_ms, p->p99_ms,
+                  t, t <= g.args.duration_s + 0.1 ? "run" : "drain", (unsigned long long)p->tx, p->p50_ms, p->p99_ms,
                   (unsigned long long)errtab_total(&g.res.total.tx_errors), g.logged_in, g.args.clients, g.queued);
 }
 

@@ -98,6 +98,26 @@ def test_closed_loop_100_clients_in_lanes(wedpool, tmp_path):
         assert name in out.stdout
 
 
+@pytest.mark.time_limit(60)
+def test_open_loop_extended_multi_statement_transactions(wedpool, tmp_path):
+    """Poisson arrivals at 400 tx/s; each transaction 1..3 statements in BEGIN/COMMIT over the
+    extended protocol (unnamed statements, :aid as $1), which transaction pooling must carry."""
+    wedpool.start()
+    result = tmp_path / "bench.json"
+    out = run_bench("--dsn", dsn(wedpool), "--init", "--rows", "500", "-c", "40", "--rate", "400", "-T", "3",
+                    "--tx-statements", "3", "--extended", "--json", result, "-q", "--seed", "7")
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(result.read_text())
+    tx = doc["total"]["transactions"]
+    assert doc["config"]["mode"] == "open" and doc["config"]["protocol"] == "extended"
+    assert tx["errors"] == 0, tx["error_messages"]
+    assert 800 <= tx["completed"] <= 1600, tx  # 1200 offered
+    assert doc["workload"]["queued_at_end"] == 0
+    assert list(doc["lanes"]) == ["default"] and doc["lanes"]["default"]["clients"] == 40
+    assert doc["pooler_acquisition"] == {"measured": False, "reason": "no --metrics-url"}
+    assert "pooler acquisition: not measured" in out.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["--clients", "0"], "--clients: expected a number of clients from 1 to 10000"),
     (["--lanes", "critical=5,default=80"], "--lanes: the percentages must add up to 100"),
