@@ -86,7 +86,9 @@ log_connections = 0
 log_disconnections = 0
 INI
     chown postgres "$WORK/pgbouncer.ini"
-    runuser -u postgres -- /usr/sbin/pgbouncer -d "$WORK/pgbouncer.ini" >/dev/null 2>&1
+    # setpriv, not runuser: runuser's PAM session would cut the open-files limit to 1024.
+    setpriv --reuid=postgres --regid=postgres --init-groups -- /usr/sbin/pgbouncer -d "$WORK/pgbouncer.ini" \
+        >/dev/null 2>&1
     wait_port "$PGB_PORT" || { echo "pgbouncer did not start:"; cat "$WORK/pgbouncer.log"; exit 1; }
     PGB_PID=$(cat "$WORK/pgbouncer.pid")
     PGB_VERSION=$(/usr/sbin/pgbouncer --version | head -1)

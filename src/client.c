@@ -77,6 +77,7 @@ void client_accept(int fd, const struct sockaddr *sa, socklen_t salen)
     }
     set_nonblocking_nodelay(fd, sa->sa_family != AF_UNIX, rt.cfg.tcp_keepalive_s);
     conn_setup(&c->conn, fd, client_on_read, client_on_write, c);
+    c->conn.out_shrink = true;
     if (clients_total() > rt.cfg.max_client_conn)
         c->reject_too_many = true;
     conn_want_read(&c->conn, true);

@@ -113,6 +113,7 @@ void conn_setup(struct conn *c, int fd, event_callback_fn on_read, event_callbac
     c->pkt_left = 0;
     c->pkt_drop = false;
     c->reading = c->writing = false;
+    c->out_shrink = false;
     event_assign(&c->rev, loop_base(), fd, EV_READ | EV_PERSIST, on_read, arg);
     event_assign(&c->wev, loop_base(), fd, EV_WRITE, on_write, arg);
 }
@@ -210,7 +211,7 @@ bool conn_flush_out(struct conn *c, bool *fatal)
         *fatal = true;
         return false;
     }
-    if (c->out.cap > 65536) {
+    if (c->out.cap > 65536 || c->out_shrink) {
         pbuf_free(&c->out);
     } else {
         pbuf_reset(&c->out);

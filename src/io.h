@@ -52,6 +52,8 @@ struct conn {
     bool pkt_drop;              /* ... and they are swallowed rather than forwarded */
     bool reading;               /* rev is added */
     bool writing;               /* wev is added */
+    bool out_shrink;            /* free `out` once sent (clients: wedpool builds their output only
+                                 * at login and on errors, so an idle client holds no buffer) */
 };
 
 void conn_setup(struct conn *c, int fd, event_callback_fn on_read, event_callback_fn on_write, void *arg);
