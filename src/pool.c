@@ -535,8 +535,8 @@ static struct client *pool_pick_waiter(struct pool *p, bool *reserve)
 }
 
 /* Opens server connections while there are waiters with nothing on the way for them. Reserve
- * connections (above max_pool_size) are opened only for reserve lanes, and one spare is kept warm
- * while the normal pool is exhausted so a critical client never waits for a connect. */
+ * connections (above max_pool_size) are opened only for reserve lanes, and kept warm while the
+ * normal pool is exhausted so a critical client never waits for a connect. */
 static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
     if (p->addr_error[0] != '\0' || p->db_removed || rt.shutting_down)
@@ -551,10 +551,10 @@ static void pool_launch_for_demand(struct pool *p, uint64_t now)
     int demand = p->n_waiting;
     if (!pool_normal_room(p) && rt.cfg.reserve_pool_size > 0) {
         limit = p->max_size + rt.cfg.reserve_pool_size;
-        demand = reserve_waiting + p->n_login_wait;
-        /* keep one warm spare for the next critical client */
-        if (pool_reserve_room(p) && p->n_idle + p->n_login == 0 && demand == 0)
-            demand = 1;
+        /* every reserve connection not in use is kept open while the normal pool is exhausted:
+         * critical clients arrive in bursts, and one warm spare left the second of a burst
+         * waiting for a connect or for the next release */
+        demand = reserve_waiting + p->n_login_wait + (rt.cfg.reserve_pool_size - p->n_reserve_active) - p->n_idle;
     }
     while (pool_server_total(p) < limit && p->n_login < demand) {
         if (server_launch(p) == NULL)

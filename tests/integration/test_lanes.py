@@ -6,6 +6,8 @@ import time
 import psycopg
 import pytest
 
+from helpers import wait_for
+
 
 def setup_lanes(wedpool, **settings):
     wedpool.settings.update({"max_pool_size": 1, "reserve_pool_size": 1, "lane_aging_per_s": 0})
@@ -107,6 +109,32 @@ def test_critical_gets_reserve_at_once_default_waits(wedpool):
     lanes = {r["lane"]: r for r in wedpool.admin("SHOW LANES")}
     assert int(lanes["critical"]["reserve_uses"]) == 1
     assert "reserve connection 1/1 given to client" in wedpool.log()
+    t.join()
+    holder.close()
+    rec.join()
+    assert rec.order == ["def"]
+
+
+def test_reserve_stays_warm_while_the_pool_is_exhausted(wedpool):
+    """Critical clients arrive in bursts: while the normal pool is exhausted every reserve
+    connection not in use is kept open, so the next critical clients never wait for a connect."""
+    setup_lanes(wedpool, reserve_pool_size=3)
+    t, holder = hold_server(wedpool, 3.0)
+    rec = Recorder(wedpool)
+    rec.run("def", "web")
+    wait_waiting(wedpool, 1)
+    assert wait_for(lambda: wedpool.pool()["sv_idle"] == 3, timeout=5), wedpool.pool()
+    crits = [wedpool.connect(application_name=f"ceremony-{i}") for i in range(3)]
+    for c in crits:
+        c.execute("begin")
+        c.execute("select 1")  # all three on the reserve at once, none waits
+    pool = wedpool.pool()
+    assert pool["sv_active"] == 4 and pool["cl_waiting"] == 1, pool
+    lanes = {r["lane"]: r for r in wedpool.admin("SHOW LANES")}
+    assert int(lanes["critical"]["reserve_uses"]) == 3
+    for c in crits:
+        c.execute("commit")
+        c.close()
     t.join()
     holder.close()
     rec.join()
