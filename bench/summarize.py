@@ -125,15 +125,20 @@ def connect_storm(args):
         run = load(path)
         total = run["total"]["logins"]
         cpu = m.get(f"{name}_cpu_us", 0)
+        bench_cpu = run["connect"].get("bench_cpu_s")
         rows[name] = {"logins": total["ok"], "failed": total["failed"], "elapsed_s": run["connect"]["elapsed_s"],
                       "logins_per_s": run["connect"]["logins_per_s"],
                       "login_p50_ms": total["latency_ms"].get("p50"), "login_p99_ms": total["latency_ms"].get("p99"),
-                      "pooler_cpu_us_per_login": cpu / total["ok"] if total["ok"] else None}
+                      "pooler_cpu_us_per_login": cpu / total["ok"] if total["ok"] else None,
+                      "bench_login": run["config"].get("login", "libpq"),
+                      "bench_cpu_us_per_login": bench_cpu * 1e6 / total["ok"] if total["ok"] and bench_cpu else None}
     print(f"\n{'target':<11}{'logins':>8}{'failed':>8}{'seconds':>9}{'logins/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'CPU µs/login':>14}")
+          f"{'CPU µs/login':>14}{'bench µs/login':>16}")
     for name, r in rows.items():
         print(f"{name:<11}{r['logins']:>8}{r['failed']:>8}{r['elapsed_s']:>9.2f}{r['logins_per_s']:>10.0f}"
-              f"{fmt(r['login_p50_ms']):>9}{fmt(r['login_p99_ms']):>9}{fmt(r['pooler_cpu_us_per_login'], 0):>14}")
+              f"{fmt(r['login_p50_ms']):>9}{fmt(r['login_p99_ms']):>9}{fmt(r['pooler_cpu_us_per_login'], 0):>14}"
+              f"{fmt(r['bench_cpu_us_per_login'], 0):>16}")
+    print(f"(CPU: the pooler's; bench: wedpool-bench's own, {rows['wedpool']['bench_login']} login)")
     ratio = rows["wedpool"]["logins_per_s"] / rows["pgbouncer"]["logins_per_s"] if rows["pgbouncer"]["logins_per_s"] else None
     print(goal(f"\nwedpool/PgBouncer logins/s {fmt(ratio, 2)}x >= 10x", ratio is not None and ratio >= 10))
     return {"targets": rows, "ratio": ratio, **m}
@@ -144,13 +149,18 @@ def idle_10k(args):
     clients = m["clients"]
     rows = []
     for line in open(args.input):
-        target, auth, before, peak = line.split()
+        target, auth, before, peak, run = line.split()
         growth = int(peak) - int(before)
+        run = load(run)
         rows.append({"target": target, "auth": auth, "rss_before_kib": int(before), "rss_peak_kib": int(peak),
-                     "kib_per_client": round(growth / clients, 3)})
-    print(f"\n{'target':<11}{'auth':<15}{'RSS idle KiB':>13}{'RSS with clients':>18}{'KiB/client':>12}")
+                     "kib_per_client": round(growth / clients, 3), "logged_in": run["connect"]["connected"],
+                     "login_s": run["connect"]["elapsed_s"], "lost": run["total"]["disconnects"],
+                     "bench_login": run["config"].get("login", "libpq")})
+    print(f"\n{'target':<11}{'auth':<15}{'RSS idle KiB':>13}{'RSS with clients':>18}{'KiB/client':>12}"
+          f"{'logged in':>11}{'login s':>9}{'lost':>6}")
     for r in rows:
-        print(f"{r['target']:<11}{r['auth']:<15}{r['rss_before_kib']:>13}{r['rss_peak_kib']:>18}{r['kib_per_client']:>12.3f}")
+        print(f"{r['target']:<11}{r['auth']:<15}{r['rss_before_kib']:>13}{r['rss_peak_kib']:>18}"
+              f"{r['kib_per_client']:>12.3f}{r['logged_in']:>11}{r['login_s']:>9.2f}{r['lost']:>6}")
     by = {(r["target"], r["auth"]): r for r in rows}
     for auth in sorted({r["auth"] for r in rows}):
         w, p = by.get(("wedpool", auth)), by.get(("pgbouncer", auth))

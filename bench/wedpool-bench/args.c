@@ -15,7 +15,7 @@
 enum opt_id {
     OPT_DSN, OPT_CLIENTS, OPT_CONNECT_RATE, OPT_CONNECT_CONC, OPT_CONNECT_TIMEOUT, OPT_DURATION, OPT_RATE,
     OPT_THINK, OPT_SQL, OPT_SCRIPT, OPT_TX_STATEMENTS, OPT_EXTENDED, OPT_INIT, OPT_ROWS, OPT_LANES, OPT_IDLE,
-    OPT_METRICS_URL, OPT_JSON, OPT_PLOT, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_QUIET, OPT_SEED, OPT_HELP,
+    OPT_LOGIN, OPT_METRICS_URL, OPT_JSON, OPT_PLOT, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_QUIET, OPT_SEED, OPT_HELP,
     OPT_VERSION,
 };
 
@@ -58,6 +58,7 @@ static const struct opt opts[] = {
     {"rows", 0, true, OPT_ROWS, NUM(NUM_U64, 1, 2000000000, rows, "a number of rows from 1 to 2000000000")},
     {"lanes", 0, true, OPT_LANES, NUM_NONE, 0, 0, 0, NULL},
     {"idle", 0, false, OPT_IDLE, NUM_NONE, 0, 0, 0, NULL},
+    {"login", 0, true, OPT_LOGIN, NUM_NONE, 0, 0, 0, NULL},
     {"metrics-url", 0, true, OPT_METRICS_URL, NUM_NONE, 0, 0, 0, NULL},
     {"json", 0, true, OPT_JSON, NUM_NONE, 0, 0, 0, NULL},
     {"plot", 0, true, OPT_PLOT, NUM_NONE, 0, 0, 0, NULL},
@@ -95,6 +96,9 @@ const char *args_usage(void)
            "  --lanes NAME=PCT,...      lane mix of the clients, e.g. critical=5,default=80,background=15;\n"
            "                            each client logs in with application_name=wpbench-<lane>\n"
            "  --idle                    log every client in, hold them idle for --duration, report logins\n"
+           "  --login raw|libpq         how clients log in: raw = the bench's own protocol code, SCRAM's\n"
+           "                            salted password computed once (--idle and -T 0 only; their\n"
+           "                            default), libpq = libpq (the default with a workload)\n"
            "  --metrics-url URL         wedpool /metrics: report the pooler's acquisition-wait percentiles\n"
            "  --json FILE               write every result as JSON\n"
            "  --plot FILE.svg           write latency p50/p99 and throughput per second as SVG\n"
@@ -104,6 +108,11 @@ const char *args_usage(void)
            "  -h, --help                this text\n"
            "  -V, --version             the version\n"
            "Exit status: 0 the run completed (errors are reported), 1 setup failed, 2 bad arguments.\n";
+}
+
+const char *args_login_name(enum login_mode m)
+{
+    return m == LOGIN_RAW ? "raw" : "libpq";
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -326,6 +335,12 @@ static int apply(const struct opt *o, const char *shown, const char *v, struct b
     case OPT_PLOT:
         a->plot_path = v;
         return 0;
+    case OPT_LOGIN:
+        if (strcmp(v, "raw") != 0 && strcmp(v, "libpq") != 0)
+            return fail(err, errlen, "%s: expected raw or libpq, got \"%s\"", shown, v);
+        a->login = v[0] == 'r' ? LOGIN_RAW : LOGIN_LIBPQ;
+        a->login_given = true;
+        return 0;
     case OPT_EXTENDED: a->extended = true; return 0;
     case OPT_INIT: a->init = true; return 0;
     case OPT_IDLE: a->idle = true; return 0;
@@ -351,6 +366,12 @@ static int check_combinations(struct bench_args *a, char *err, size_t errlen)
     if (a->idle && (a->rate > 0 || a->think_ms > 0 || a->sql_given || a->script_path || a->tx_statements > 1))
         return fail(err, errlen, "--idle runs no transactions: it cannot be combined with --rate, --think-ms, "
                                  "--sql, --script or --tx-statements");
+    bool logins_only = a->idle || a->duration_s <= 0;
+    if (a->login_given && a->login == LOGIN_RAW && !logins_only)
+        return fail(err, errlen, "--login raw only logs in: it needs --idle or -T 0 (a workload runs on libpq "
+                                 "connections)");
+    if (!a->login_given)
+        a->login = logins_only ? LOGIN_RAW : LOGIN_LIBPQ;
     if (a->connect_concurrency > a->clients)
         a->connect_concurrency = a->clients;
     return 0;

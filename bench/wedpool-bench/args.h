@@ -14,6 +14,9 @@
 
 enum args_action { ARGS_RUN, ARGS_HELP, ARGS_VERSION };
 
+/* How the clients log in: libpq, or the bench's own protocol code (rawlogin.h), which only logs in. */
+enum login_mode { LOGIN_LIBPQ, LOGIN_RAW };
+
 struct lane_spec {
     char name[ARGS_LANE_NAME];
     unsigned pct;
@@ -42,6 +45,8 @@ struct bench_args {
     struct lane_spec lanes[ARGS_MAX_LANES];
     int nlanes;
     bool idle;
+    enum login_mode login;       /* --login, else raw for --idle and -T 0, libpq otherwise */
+    bool login_given;
     const char *metrics_url;
     const char *json_path;
     const char *plot_path;
@@ -55,5 +60,6 @@ struct bench_args {
 int args_parse(int argc, char **argv, struct bench_args *a, char *err, size_t errlen);
 void args_free(struct bench_args *a);
 const char *args_usage(void);
+const char *args_login_name(enum login_mode m); /* "raw" or "libpq" */
 
 #endif

@@ -23,6 +23,7 @@
 #include "args.h"
 #include "hist.h"
 #include "metrics_scrape.h"
+#include "rawlogin.h"
 #include "report.h"
 #include "sched.h"
 
@@ -63,6 +64,7 @@ struct client {
     int lane;
     enum cstate state;
     PGconn *conn;
+    struct raw_conn *raw; /* --login raw: the bench's own connection instead of conn */
     struct event *ev;    /* connecting: one-shot on the current socket; logged in: persistent read */
     struct event *wev;   /* logged in: write readiness while output is pending */
     struct event *timer; /* think time, reconnect backoff */
@@ -100,6 +102,7 @@ static struct {
     const char ***values;
     char *setup_appname;
     PQconninfoOption *conninfo;
+    struct raw_target raw_target; /* --login raw: where and as whom */
     char (*appnames)[ARGS_LANE_NAME + 16];
     /* the workload */
     struct stmt *body;
@@ -120,6 +123,7 @@ static struct {
     struct rng lane_rng;
     /* times (µs, monotonic) */
     uint64_t t_connect, t_run, t_deadline, t_drain;
+    double cpu_connect; /* the bench's CPU seconds when the connect phase began */
     /* timers */
     struct event *tick_ev, *pace_ev, *phase_ev, *arrival_ev, *sigint_ev, *sigterm_ev;
     bool progress, tty;
@@ -349,15 +353,21 @@ static void message_line(const char *msg, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)n, s);
 }
 
+static void count_login_error(struct client *c, const char *code, const char *line)
+{
+    errtab_add(&lane_of(c)->login_errors, code, line);
+    errtab_add(&g.res.total.login_errors, code, line);
+    if (g.first_login_error[0] == '\0')
+        snprintf(g.first_login_error, sizeof(g.first_login_error), "%s (SQLSTATE %s)", line, code);
+}
+
+/* A libpq message: its SQLSTATE (08001 when it has none) and its line. */
 static void count_login_failure(struct client *c, const char *msg)
 {
     char code[6], line[ERR_MSG_LEN];
     const char *state = sqlstate_in(msg, code);
     message_line(msg, line, sizeof(line));
-    errtab_add(&lane_of(c)->login_errors, state ? state : "08001", line);
-    errtab_add(&g.res.total.login_errors, state ? state : "08001", line);
-    if (g.first_login_error[0] == '\0')
-        snprintf(g.first_login_error, sizeof(g.first_login_error), "%s (SQLSTATE %s)", line, state ? state : "08001");
+    count_login_error(c, state ? state : "08001", line);
 }
 
 static void count_tx(struct client *c, uint64_t now)
@@ -396,6 +406,8 @@ static void note_error(struct client *c, const char *code, const char *msg)
 /* connections */
 
 static void on_connect_io(evutil_socket_t fd, short what, void *arg);
+static void on_raw_login_io(evutil_socket_t fd, short what, void *arg);
+static void on_raw_read(evutil_socket_t fd, short what, void *arg);
 static void login_failed(struct client *c);
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -434,25 +446,47 @@ static void close_conn(struct client *c)
         PQfinish(c->conn);
         c->conn = NULL;
     }
+    raw_conn_close(c->raw); /* Terminate first when logged in */
+    c->raw = NULL;
 }
 
-/* Waits for the current socket to be ready as libpq asked (the socket may change while connecting:
- * another address, or a retry without SSL). */
-static void connect_wait(struct client *c, short what)
+/* Waits (once) for a socket to be ready as asked; the event is made again only when the socket or
+ * the readiness changes. */
+static void wait_fd(struct client *c, int fd, short what, event_callback_fn cb)
 {
-    int fd = PQsocket(c->conn);
     if (c->ev && (fd != c->ev_fd || what != c->ev_what)) {
         event_free(c->ev);
         c->ev = NULL;
     }
     if (c->ev == NULL) {
-        c->ev = event_new(g.base, fd, what, on_connect_io, c);
+        c->ev = event_new(g.base, fd, what, cb, c);
         if (c->ev == NULL)
             die_oom();
         c->ev_fd = fd;
         c->ev_what = what;
     }
     event_add(c->ev, NULL);
+}
+
+/* Waits for the current socket to be ready as libpq asked (the socket may change while connecting:
+ * another address, or a retry without SSL). */
+static void connect_wait(struct client *c, short what)
+{
+    wait_fd(c, PQsocket(c->conn), what, on_connect_io);
+}
+
+static void raw_login_failed(struct client *c);
+
+/* --login raw: the bench's own connection (rawlogin.h); no libpq. */
+static void start_raw_login(struct client *c)
+{
+    c->raw = raw_conn_start(&g.raw_target, g.res.lanes[c->lane].application_name);
+    if (c->raw == NULL)
+        die_oom();
+    if (c->raw->login.state == RL_FAILED)
+        raw_login_failed(c);
+    else
+        wait_fd(c, c->raw->fd, EV_WRITE, on_raw_login_io);
 }
 
 static void start_login(struct client *c)
@@ -462,6 +496,10 @@ static void start_login(struct client *c)
     lane_of(c)->login_attempts++;
     g.res.total.login_attempts++;
     g.connecting++;
+    if (g.args.login == LOGIN_RAW) {
+        start_raw_login(c);
+        return;
+    }
     c->conn = PQconnectStartParams(g.keywords, g.values[c->lane], 0);
     if (c->conn == NULL)
         die_oom();
@@ -476,9 +514,23 @@ static void start_login(struct client *c)
 
 static void reconnect_later(struct client *c);
 
+static void login_ended_failed(struct client *c);
+
 static void login_failed(struct client *c)
 {
     count_login_failure(c, PQerrorMessage(c->conn));
+    login_ended_failed(c);
+}
+
+static void raw_login_failed(struct client *c)
+{
+    count_login_error(c, c->raw->login.code, c->raw->login.message);
+    login_ended_failed(c);
+}
+
+/* A failed login's client: it is out of the run if that was its first login, else it tries again. */
+static void login_ended_failed(struct client *c)
+{
     close_conn(c);
     g.connecting--;
     if (!c->initial_done) {
@@ -492,6 +544,8 @@ static void login_failed(struct client *c)
     }
 }
 
+static void login_succeeded(struct client *c, uint64_t now);
+
 static void login_ok(struct client *c)
 {
     if (PQsetnonblocking(c->conn, 1) != 0) {
@@ -499,12 +553,6 @@ static void login_ok(struct client *c)
         return;
     }
     uint64_t now = now_us();
-    g.connecting--;
-    struct lane_result *ls[2] = {lane_of(c), &g.res.total};
-    for (int i = 0; i < 2; i++) {
-        ls[i]->logins_ok++;
-        hist_record(&ls[i]->login_latency, now - c->login_start);
-    }
     free_events(c);
     int fd = PQsocket(c->conn);
     c->ev = event_new(g.base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -513,6 +561,33 @@ static void login_ok(struct client *c)
         die_oom();
     c->ev_fd = fd;
     event_add(c->ev, NULL);
+    login_succeeded(c, now);
+}
+
+/* --login raw: logged in. The socket is watched for the server closing it or sending an error. */
+static void raw_login_ok(struct client *c)
+{
+    uint64_t now = now_us();
+    if (g.res.server_version[0] == '\0')
+        snprintf(g.res.server_version, sizeof(g.res.server_version), "%s", c->raw->login.server_version);
+    free_events(c);
+    c->ev = event_new(g.base, c->raw->fd, EV_READ | EV_PERSIST, on_raw_read, c);
+    if (c->ev == NULL)
+        die_oom();
+    c->ev_fd = c->raw->fd;
+    event_add(c->ev, NULL);
+    login_succeeded(c, now);
+}
+
+/* Counts a login that succeeded at `now` and gives the client its work. */
+static void login_succeeded(struct client *c, uint64_t now)
+{
+    g.connecting--;
+    struct lane_result *ls[2] = {lane_of(c), &g.res.total};
+    for (int i = 0; i < 2; i++) {
+        ls[i]->logins_ok++;
+        hist_record(&ls[i]->login_latency, now - c->login_start);
+    }
     c->backoff_ms = 0;
     c->state = CS_IDLE;
     g.logged_in++;
@@ -547,6 +622,22 @@ static void on_connect_io(evutil_socket_t fd, short what, void *arg)
         login_failed(c);
         break;
     }
+    pump_connects();
+}
+
+static void on_raw_login_io(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    struct client *c = arg;
+    int ready = (what & EV_READ ? RAW_WANT_READ : 0) | (what & EV_WRITE ? RAW_WANT_WRITE : 0);
+    int st = raw_conn_login_io(c->raw, ready);
+    if (st == RAW_READY)
+        raw_login_ok(c);
+    else if (st == RAW_FAILED)
+        raw_login_failed(c);
+    else
+        wait_fd(c, c->raw->fd, (short)((st & RAW_WANT_READ ? EV_READ : 0) | (st & RAW_WANT_WRITE ? EV_WRITE : 0)),
+                on_raw_login_io);
     pump_connects();
 }
 
@@ -806,6 +897,16 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     take_results(c);
 }
 
+/* --login raw, logged in: the server closed the connection or sent an error (it is lost). */
+static void on_raw_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct client *c = arg;
+    if (!raw_conn_idle_read(c->raw))
+        conn_lost(c);
+}
+
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1006,12 +1107,28 @@ static void cap_connect_phase(void)
     end_connect_phase();
 }
 
+/* The bench's own CPU time (user + system), seconds. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The connect phase's figures, when it ends (or is interrupted). */
+static void connect_phase_figures(void)
+{
+    g.res.connect_elapsed_s = since_s(g.t_connect);
+    g.res.connected = g.logged_in;
+    g.res.connect_cpu_s = cpu_s() - g.cpu_connect;
+}
+
 static void end_connect_phase(void)
 {
     if (g.phase != PH_CONNECT)
         return;
-    g.res.connect_elapsed_s = since_s(g.t_connect);
-    g.res.connected = g.logged_in;
+    connect_phase_figures();
     evtimer_del(g.phase_ev);
     on_tick(-1, 0, NULL); /* the last connect progress line */
     progress_end();
@@ -1128,10 +1245,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     g.res.interrupted = (int)sig;
     progress_end();
     fprintf(stderr, "wedpool-bench: %s: stopping, partial results follow\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    if (g.phase == PH_CONNECT) {
-        g.res.connect_elapsed_s = since_s(g.t_connect);
-        g.res.connected = g.logged_in;
-    }
+    if (g.phase == PH_CONNECT)
+        connect_phase_figures();
     finish_run();
 }
 
@@ -1255,9 +1370,39 @@ static int setup_check_table(PGconn *conn, char *err, size_t errlen)
     return 0;
 }
 
-/* One blocking connection before the loop: the target answers, --init, the table check. */
+/* --login raw: the target, resolved once. A DSN that requires SSL, GSS encryption or channel
+ * binding goes to libpq instead, unless --login raw was given (then it is an argument error).
+ * Returns the exit status, 0 to go on. */
+static int raw_setup(void)
+{
+    if (g.args.login != LOGIN_RAW)
+        return 0;
+    char err[512];
+    int rc = raw_target_resolve(g.args.dsn, &g.raw_target, err, sizeof(err));
+    if (rc == -2 && !g.args.login_given) {
+        g.args.login = LOGIN_LIBPQ;
+        return 0;
+    }
+    if (rc == -2) {
+        fprintf(stderr, "wedpool-bench: --login raw: %s (use --login libpq)\n", err);
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "wedpool-bench: cannot connect to %s: %s\n", g.res.target, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* One blocking connection before the loop: the target answers, --init, the table check. Not with
+ * --login raw (unless --init): the clients' own logins check the target, and their failures are
+ * counted with the server's SQLSTATE (not one logging in is a setup failure). */
 static int setup(char *database, size_t dblen)
 {
+    if (g.args.login == LOGIN_RAW && !g.args.init) {
+        snprintf(database, dblen, "%s", g.raw_target.dbname);
+        return 0;
+    }
     char err[1024];
     size_t k = 0;
     while (g.keywords[k])
@@ -1392,6 +1537,7 @@ static void run_loop(void)
 
     g.phase = PH_CONNECT;
     g.t_connect = g.tokens_at = now_us();
+    g.cpu_connect = cpu_s();
     g.tokens = 1;
     double cap = g.args.connect_timeout_s;
     if (cap <= 0)
@@ -1439,6 +1585,7 @@ static void cleanup(void)
     free(g.keywords);
     if (g.conninfo)
         PQconninfoFree(g.conninfo);
+    raw_target_free(&g.raw_target);
     for (int i = 0; i < g.res.nlanes; i++)
         lane_free(&g.res.lanes[i]);
     lane_free(&g.res.total);
@@ -1508,7 +1655,9 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     char database[SCRAPE_NAME] = "";
-    int status = 0;
+    int status = raw_setup();
+    if (status != 0)
+        goto out;
     if (raise_fd_limit() != 0 || setup(database, sizeof(database)) != 0) {
         status = 1;
         goto out;
@@ -1523,8 +1672,8 @@ int main(int argc, char **argv)
         }
     }
     if (!g.args.quiet)
-        fprintf(stderr, "wedpool-bench: %u clients (%s) against %s, seed %llu\n", g.args.clients, g.res.mode,
-                g.res.target, (unsigned long long)g.res.seed);
+        fprintf(stderr, "wedpool-bench: %u clients (%s, %s login) against %s, seed %llu\n", g.args.clients,
+                g.res.mode, args_login_name(g.args.login), g.res.target, (unsigned long long)g.res.seed);
     run_loop();
     if (g.setup_failed)
         status = 1;

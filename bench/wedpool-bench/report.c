@@ -105,9 +105,9 @@ static const struct acq_quantiles *acq_lane(const struct acq_result *a, const ch
 static void text_logins(FILE *out, const struct run_result *r)
 {
     const struct lane_result *t = &r->total;
-    fprintf(out, "\nlogins: %u of %u clients logged in within %.2f s (%.0f logins/s)%s\n", r->connected,
-            t->clients, r->connect_elapsed_s, per_s(r->connected, r->connect_elapsed_s),
-            r->connect_capped ? "; the connect phase's cap ended it" : "");
+    fprintf(out, "\nlogins: %u of %u clients logged in within %.2f s (%.0f logins/s; bench CPU %.2f s)%s\n",
+            r->connected, t->clients, r->connect_elapsed_s, per_s(r->connected, r->connect_elapsed_s),
+            r->connect_cpu_s, r->connect_capped ? "; the connect phase's cap ended it" : "");
     fprintf(out, "%-14s %8s %9s %8s %8s %10s %9s %9s\n", "lane", "clients", "logins", "failed", "reconn",
             "logins/s", "p50 ms", "p99 ms");
     for (int i = 0; i <= r->nlanes; i++) {
@@ -197,8 +197,9 @@ static void text_acquisition(FILE *out, const struct run_result *r)
 void report_text(FILE *out, const struct run_result *r)
 {
     const struct bench_args *a = r->args;
-    fprintf(out, "wedpool-bench %s: %s, %u clients, target %s%s%s%s\n", WEDPOOL_VERSION, mode_text(r->mode), a->clients,
-            r->target, r->server_version[0] ? " (server " : "", r->server_version, r->server_version[0] ? ")" : "");
+    fprintf(out, "wedpool-bench %s: %s, %u clients (%s login), target %s%s%s%s\n", WEDPOOL_VERSION,
+            mode_text(r->mode), a->clients, args_login_name(a->login), r->target,
+            r->server_version[0] ? " (server " : "", r->server_version, r->server_version[0] ? ")" : "");
     fprintf(out, "lanes:");
     for (int i = 0; i < r->nlanes; i++)
         fprintf(out, "%s %s %u %% (%u clients, application_name=%s)", i ? "," : "", r->lanes[i].name,
@@ -311,8 +312,9 @@ static json_t *config_json(const struct run_result *r)
             json_array_append_new(stmts, json_string(a->script[i]));
     else if (!a->idle)
         json_array_append_new(stmts, json_string(a->sql));
-    return json_pack("{s:s, s:s, s:i, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:I, s:b, s:o, s:I, s:o}", "target",
-                     r->target, "mode", r->mode, "clients", (int)a->clients, "connect_rate", num(a->connect_rate),
+    return json_pack("{s:s, s:s, s:s, s:i, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:I, s:b, s:o, s:I, s:o}",
+                     "target", r->target, "mode", r->mode, "login", args_login_name(a->login), "clients",
+                     (int)a->clients, "connect_rate", num(a->connect_rate),
                      "connect_concurrency", (int)a->connect_concurrency, "connect_cap_s", num(r->connect_cap_s),
                      "duration_s", num(a->duration_s), "rate", num(a->rate), "think_ms", num(a->think_ms),
                      "statements", stmts, "tx_statements", (int)a->tx_statements, "protocol",
@@ -348,9 +350,9 @@ int report_json(const char *path, const struct run_result *r, char *err, size_t 
         json_object_set_new(series, r->lanes[i].name, series_json(&r->lanes[i].series));
     }
     json_object_set_new(series, "total", series_json(&r->total.series));
-    json_t *connect = json_pack("{s:o, s:i, s:b, s:o}", "elapsed_s", num(r->connect_elapsed_s), "connected",
+    json_t *connect = json_pack("{s:o, s:i, s:b, s:o, s:o}", "elapsed_s", num(r->connect_elapsed_s), "connected",
                                 (int)r->connected, "capped", r->connect_capped, "logins_per_s",
-                                num(per_s(r->connected, r->connect_elapsed_s)));
+                                num(per_s(r->connected, r->connect_elapsed_s)), "bench_cpu_s", num(r->connect_cpu_s));
     json_t *workload = json_pack("{s:o, s:o, s:I, s:I, s:I}", "elapsed_s", num(r->workload_s), "drain_s",
                                  num(r->drain_s), "queued_at_end", (json_int_t)r->queued_at_end, "max_queued",
                                  (json_int_t)r->max_queued, "dropped", (json_int_t)r->dropped);

@@ -81,6 +81,7 @@ struct run_result {
     unsigned connected;     /* clients logged in when it ended */
     int connect_capped;     /* the cap ended it */
     double connect_cap_s;
+    double connect_cpu_s;   /* the bench's own CPU time (user + system) in it */
     /* the workload */
     double workload_s;      /* the measured window: start to deadline (or interruption) */
     double drain_s;         /* after the deadline, until in-flight transactions ended */

@@ -1,7 +1,9 @@
 """wedpool-bench, the load generator (bench/wedpool-bench), against a real wedpool and PostgreSQL:
 a 100-client closed loop in three lanes with zero errors and the pooler's acquisition percentiles
-read from /metrics; argument errors (exit 2); an unreachable target (exit 1); and Ctrl-C (partial
-results, JSON written). The bench binary sits next to WEDPOOL_BIN (build/ or build-asan/)."""
+read from /metrics; the bench's own login (--login raw) with SCRAM, md5 and trust, a wrong password
+and a pooler restart under idle clients; argument errors (exit 2); an unreachable target (exit 1);
+and Ctrl-C (partial results, JSON written). The bench binary sits next to WEDPOOL_BIN (build/ or
+build-asan/)."""
 import json
 import os
 import pathlib
@@ -31,6 +33,25 @@ def check_sanitizer(out):
 def run_bench(*args, timeout=120):
     out = subprocess.run([str(BENCH_BIN), *map(str, args)], capture_output=True, text=True, timeout=timeout,
                          env=bench_env())
+    check_sanitizer(out)
+    return out
+
+
+def run_bench_until(args, errlog, ready, action, timeout=40):
+    """Runs the bench with --progress; once ready(its stderr so far) holds, calls action(process),
+    then waits for the bench to end. Returns it as a CompletedProcess (stderr from errlog)."""
+    with open(errlog, "w") as err:
+        proc = subprocess.Popen([str(BENCH_BIN), *map(str, args), "--progress"], stdout=subprocess.PIPE, stderr=err,
+                                text=True, env=bench_env())
+        try:
+            assert wait_for(lambda: ready(errlog.read_text()), 30), errlog.read_text()
+            action(proc)
+            stdout, _ = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, errlog.read_text())
     check_sanitizer(out)
     return out
 
@@ -123,6 +144,9 @@ def test_open_loop_extended_multi_statement_transactions(wedpool, tmp_path):
     (["--lanes", "critical=5,default=80"], "--lanes: the percentages must add up to 100"),
     (["--rate", "100", "--think-ms", "5"], "--think-ms applies to the closed loop only"),
     (["--no-such-option"], "unknown option --no-such-option"),
+    (["--login", "raw", "-T", "5"], "--login raw only logs in: it needs --idle or -T 0"),
+    (["--login", "raw", "--rate", "100"], "--login raw only logs in"),
+    (["--login", "bogus", "--idle"], "--login: expected raw or libpq"),
 ])
 def test_bad_arguments_exit_2(args, message):
     out = run_bench(*args, timeout=30)
@@ -144,25 +168,89 @@ def test_unreachable_target_exits_1():
 def test_sigint_stops_with_partial_results(wedpool, tmp_path):
     lanes_wedpool(wedpool)
     result, errlog = tmp_path / "bench.json", tmp_path / "bench.err"
-    with open(errlog, "w") as err:
-        proc = subprocess.Popen([str(BENCH_BIN), "--dsn", dsn(wedpool), "--sql", "SELECT 1", "-c", "20", "-T", "60",
-                                 "--json", str(result), "--progress"],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=bench_env())
-        try:
-            # progress lines come once a second: two of the workload, then Ctrl-C
-            assert wait_for(lambda: errlog.read_text().count("] run:") >= 2, 30), errlog.read_text()
-            proc.send_signal(signal.SIGINT)
-            stdout, _ = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    stderr = errlog.read_text()
-    check_sanitizer(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    assert proc.returncode == 128 + signal.SIGINT, stderr
-    assert "SIGINT: stopping, partial results follow" in stderr
+    # progress lines come once a second: two of the workload, then Ctrl-C
+    out = run_bench_until(["--dsn", dsn(wedpool), "--sql", "SELECT 1", "-c", "20", "-T", "60", "--json", result],
+                          errlog, lambda err: err.count("] run:") >= 2, lambda proc: proc.send_signal(signal.SIGINT),
+                          timeout=20)
+    assert out.returncode == 128 + signal.SIGINT, out.stderr
+    assert "SIGINT: stopping, partial results follow" in out.stderr
     doc = json.loads(result.read_text())
     assert doc["interrupted"] is True
     assert doc["total"]["transactions"]["completed"] > 0
     assert 1 < doc["workload"]["elapsed_s"] < 30
-    assert "INTERRUPTED" in stdout
+    assert "INTERRUPTED" in out.stdout
+
+
+@pytest.mark.time_limit(60)
+def test_idle_raw_login_scram_100_clients(wedpool, tmp_path):
+    """--idle logs in with the bench's own protocol code by default: 100 SCRAM logins in three
+    lanes, held idle, no failures, no lost connections."""
+    lanes_wedpool(wedpool)
+    result = tmp_path / "bench.json"
+    out = run_bench("--dsn", dsn(wedpool), "-c", "100", "--idle", "-T", "1", "--connect-rate", "0",
+                    "--lanes", ",".join(f"{k}={v}" for k, v in LANES.items()), "--json", result, "--no-progress")
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(result.read_text())
+    assert doc["config"]["mode"] == "idle" and doc["config"]["login"] == "raw"
+    assert doc["server_version"] != ""
+    logins = doc["total"]["logins"]
+    assert logins["ok"] == 100 and logins["failed"] == 0, logins["failure_messages"]
+    assert logins["latency_ms"]["count"] == 100 and logins["latency_ms"]["p50"] > 0
+    assert doc["total"]["disconnects"] == 0 and logins["reconnects"] == 0
+    assert doc["connect"]["connected"] == 100
+    for name, clients in LANES.items():
+        assert doc["lanes"][name]["logins"]["ok"] == clients
+    assert "(raw login)" in out.stdout and "errors: none" in out.stdout
+
+
+@pytest.mark.parametrize("auth", ["md5", "trust"])
+@pytest.mark.time_limit(60)
+def test_raw_login_md5_and_trust(wedpool, tmp_path, auth):
+    wedpool.settings["auth_type"] = auth
+    wedpool.start()
+    result = tmp_path / "bench.json"
+    out = run_bench("--dsn", dsn(wedpool), "-c", "50", "-T", "0", "--login", "raw", "--json", result, "-q")
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(result.read_text())
+    assert doc["config"]["mode"] == "connect" and doc["config"]["login"] == "raw"
+    assert doc["total"]["logins"]["ok"] == 50 and doc["total"]["logins"]["failed"] == 0
+
+
+@pytest.mark.time_limit(60)
+def test_raw_login_wrong_password_reports_28P01(wedpool, tmp_path):
+    """No setup connection with --login raw: every client's login is refused with the server's
+    SQLSTATE, counted per lane, and not one logging in is exit 1 (the report is still written)."""
+    wedpool.start()
+    result = tmp_path / "bench.json"
+    out = run_bench("--dsn", dsn(wedpool, password="wrong"), "-c", "20", "--idle", "-T", "1", "--json", result,
+                    "--no-progress")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "no client could log in" in out.stderr and "(SQLSTATE 28P01)" in out.stderr
+    doc = json.loads(result.read_text())
+    logins = doc["total"]["logins"]
+    assert logins["ok"] == 0 and logins["failed"] == 20
+    assert logins["failures_by_sqlstate"] == {"28P01": 20}
+    assert "password authentication failed" in logins["failure_messages"]["28P01"]
+    assert doc["lanes"]["default"]["logins"]["failures_by_sqlstate"] == {"28P01": 20}
+    assert "28P01" in out.stdout
+
+
+@pytest.mark.time_limit(90)
+def test_raw_idle_clients_notice_a_pooler_restart(wedpool, tmp_path):
+    """Idle raw connections are watched: when wedpool stops, each counts as a lost connection and
+    logs in again (with back-off while the pooler is down) once it is back."""
+    wedpool.start()
+    result, errlog = tmp_path / "bench.json", tmp_path / "bench.err"
+
+    def restart(proc):
+        wedpool.stop()
+        wedpool.start()
+    out = run_bench_until(["--dsn", dsn(wedpool), "-c", "10", "--idle", "-T", "8", "--json", result], errlog,
+                          lambda err: "] idle:" in err, restart)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(result.read_text())
+    total = doc["total"]
+    assert total["disconnects"] == 10
+    assert total["logins"]["reconnects"] == 10
+    assert total["logins"]["ok"] == 20, total["logins"]
+    assert "10 connections lost, 10 logged in again" in out.stdout
