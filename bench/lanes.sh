@@ -43,7 +43,7 @@ work, out, duration, pool, service = sys.argv[1:6]
 def hist(path):
     h = {}
     for line in open(path):
-        m = re.match(r'wedpool_lane_acquire_seconds_bucket\{.*lane="([^"]+)",le="([^"]+)"\} (\d+)', line)
+        m = re.match(r'db_pool_acquire_seconds_bucket\{.*lane="([^"]+)",le="([^"]+)"\} (\d+)', line)
         if m:
             h.setdefault(m.group(1), []).append((float("inf") if m.group(2) == "+Inf" else float(m.group(2)), int(m.group(3))))
     return h

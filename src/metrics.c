@@ -144,8 +144,11 @@ static void metrics_lanes(struct pbuf *b)
                     lanes[i], lane_metrics[m].value(&p->lanes[i]));
         }
     }
-    head(b, "wedpool_lane_acquire_seconds", "histogram",
-         "Per lane: time from a client needing a server connection until one is assigned.");
+    /* INT-002's histogram, one series per lane (sum by (le) for a pool's; the lane histograms
+     * together are exactly the pool's: every acquisition is counted in its client's lane) */
+    head(b, "db_pool_acquire_seconds", "histogram",
+         "Time from a client needing a server connection (first message of its transaction or session) "
+         "until one is assigned, per lane.");
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
         prom_label_escape(p->name, db, sizeof(db));
@@ -156,14 +159,14 @@ static void metrics_lanes(struct pbuf *b)
             uint64_t cum = 0;
             for (int k = 0; k < HIST_BUCKETS; k++) {
                 cum += h->counts[k];
-                out(b, "wedpool_lane_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"%g\"} %llu\n", db,
+                out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"%g\"} %llu\n", db,
                     user, lane, hist_bounds_s[k], (unsigned long long)cum);
             }
-            out(b, "wedpool_lane_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"+Inf\"} %llu\n", db,
+            out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"+Inf\"} %llu\n", db,
                 user, lane, (unsigned long long)h->count);
-            out(b, "wedpool_lane_acquire_seconds_sum{database=\"%s\",user=\"%s\",lane=\"%s\"} %.6f\n", db, user, lane,
+            out(b, "db_pool_acquire_seconds_sum{database=\"%s\",user=\"%s\",lane=\"%s\"} %.6f\n", db, user, lane,
                 (double)h->sum_us / 1e6);
-            out(b, "wedpool_lane_acquire_seconds_count{database=\"%s\",user=\"%s\",lane=\"%s\"} %llu\n", db, user, lane,
+            out(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\",lane=\"%s\"} %llu\n", db, user, lane,
                 (unsigned long long)h->count);
         }
     }
@@ -206,26 +209,6 @@ void metrics_prometheus(struct pbuf *b)
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_idle);
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"login\"} %d\n", db, user, p->n_login);
         out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"reset\"} %d\n", db, user, p->n_reset);
-    }
-
-    head(b, "db_pool_acquire_seconds", "histogram",
-         "Time from a client needing a server connection until one is assigned.");
-    for (pos = pools->next; pos != pools; pos = pos->next) {
-        const struct pool *p = container_of(pos, struct pool, node);
-        const struct histogram *h = &p->acquire_hist;
-        prom_label_escape(p->name, db, sizeof(db));
-        prom_label_escape(p->user, user, sizeof(user));
-        uint64_t cum = 0;
-        for (int i = 0; i < HIST_BUCKETS; i++) {
-            cum += h->counts[i];
-            out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",le=\"%g\"} %llu\n", db, user,
-                hist_bounds_s[i], (unsigned long long)cum);
-        }
-        out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",le=\"+Inf\"} %llu\n", db, user,
-            (unsigned long long)h->count);
-        out(b, "db_pool_acquire_seconds_sum{database=\"%s\",user=\"%s\"} %.6f\n", db, user, (double)h->sum_us / 1e6);
-        out(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\"} %llu\n", db, user,
-            (unsigned long long)h->count);
     }
 
     metrics_lanes(b);

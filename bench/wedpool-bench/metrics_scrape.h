@@ -1,8 +1,8 @@
 /* metrics_scrape.h — the pooler's acquisition-wait percentiles from its Prometheus /metrics text:
  * the histogram's cumulative buckets are read before and after the run, subtracted, and turned into
  * quantiles by linear interpolation inside the bucket, exactly as PromQL's histogram_quantile does.
- * Per lane from db_pool_acquire_seconds{lane=...} when it carries a lane label, else from
- * wedpool_lane_acquire_seconds; the total from db_pool_acquire_seconds. */
+ * per lane from db_pool_acquire_seconds{lane=...} (wedpool before 0.1.0 exported the lanes as
+ * wedpool_lane_acquire_seconds, still read when there is no lane label); the total is the sum. */
 #ifndef WPB_METRICS_SCRAPE_H
 #define WPB_METRICS_SCRAPE_H
 

@@ -46,7 +46,7 @@ def test_metrics_and_json_follow_a_known_workload(wedpool):
         assert metric(text, "db_pool_acquire_seconds_bucket", database="appdb", user="app", le="+Inf") >= 26
         assert "# TYPE db_pool_acquire_seconds histogram" in text
         assert metric(text, "wedpool_lane_active_connections", database="appdb", user="app", lane="default") == 1
-        assert metric(text, "wedpool_lane_acquire_seconds_count", database="appdb", user="app", lane="default") >= 26
+        assert metric(text, "db_pool_acquire_seconds_count", database="appdb", user="app", lane="default") >= 26
         assert metric(text, "wedpool_reserve_in_use", database="appdb", user="app", lane="default") == 0
         c.execute("commit")
     status, ctype, body = get(wedpool, "/api/metrics/database/pool")
