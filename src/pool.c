@@ -453,7 +453,6 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
     c->request_wall = s->request_wall = wall_time();
     p->stats.wait_us += waited;
     p->stats.wait_count++;
-    histogram_observe(&p->acquire_hist, waited);
     histogram_observe(&pl->acquire_hist, waited);
     window_observe(&p->acquire_window, now / 1000000u, waited);
     client_set_state(c, CL_ACTIVE);
