@@ -145,7 +145,7 @@ struct pool {
     struct pool_stats stats_prev; /* snapshot at the start of the current stats period */
     uint64_t stats_prev_us;
     struct pool_stats_avg avg;    /* averages over the last complete period */
-    struct hist_window acquire_window;/* ... and over the last minute */
+    struct hist_window acquire_window;/* acquisition waits over the last minute (all lanes) */
 };
 
 #endif
