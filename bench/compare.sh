@@ -2,7 +2,8 @@
 # bench/compare.sh WEDPOOL_BIN — pgbench -S -M simple through wedpool vs PgBouncer vs direct
 # PostgreSQL, same machine, same cluster, alternating runs. Reports tps, ratios and pooler CPU per
 # transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
-# (default 2), CLIENTS (default "8 50"), POOL (default 20), STRACE=1 adds syscalls per transaction.
+# (default 2; the order of the targets rotates per round), CLIENTS (default "8 50"), POOL
+# (default 20), STRACE=1 adds syscalls per transaction.
 # Writes bench/results/compare.json. Timing never fails the script; broken runs do.
 source "$(dirname "$0")/lib.sh"
 bench_init compare "$@"
@@ -48,12 +49,16 @@ run() { # target port pid clients
 
 echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
 echo "         wedpool $("$WEDPOOL" --version | cut -d' ' -f2) vs $PGB_VERSION vs direct PostgreSQL 15"
+# The order of the targets rotates from round to round, so none always runs first (right after
+# the previous client count's runs) or last.
+targets=("wedpool $WP_PORT $WP_PID" "pgbouncer $PGB_PORT $PGB_PID" "direct $PGPORT 0")
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
     for c in $CLIENTS; do
-        run wedpool "$WP_PORT" "$WP_PID" "$c"
-        run pgbouncer "$PGB_PORT" "$PGB_PID" "$c"
-        run direct "$PGPORT" 0 "$c"
+        for i in 0 1 2; do
+            # shellcheck disable=SC2086
+            run ${targets[$(( (i + round - 1) % 3 ))]} "$c"
+        done
     done
 done
 
