@@ -54,6 +54,7 @@ static const struct setting settings[] = {
     S_INT(max_packet_size, "1073741823", 1024, 1073741823, true),
     S_INT(idle_transaction_timeout_ms, "0", 0, 86400000, true),
     S_INT(tcp_keepalive_s, "60", 0, 7200, true),
+    S_INT(dns_max_ttl_s, "15", 1, 86400, true),
     S_INT(lane_aging_per_s, "10", 0, 1000000, true),
     S_STR(server_reset_query, "DISCARD ALL", true),
     S_STR(admin_users, "postgres", true),

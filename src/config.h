@@ -61,6 +61,7 @@ struct wp_config {
     int max_packet_size;          /* largest protocol message accepted from a peer */
     int idle_transaction_timeout_ms; /* a client idle inside a transaction this long is disconnected; 0 = never */
     int tcp_keepalive_s;          /* TCP keepalive idle time for clients and servers; 0 = kernel default */
+    int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */
     char server_reset_query[1024];/* session mode, on release; "" = none */
     char admin_users[1024];       /* comma-separated */
     char stats_users[1024];       /* comma-separated; may only SHOW */

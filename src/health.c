@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/dns.h>
+#include <event2/util.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,8 @@ struct probe {
     int fd;
     struct event ev;
     bool pending;
+    struct evdns_getaddrinfo_request *dns; /* host name lookup in flight */
+    bool resolving;
 };
 
 static struct probe probes[MAX_PROBES];
@@ -100,9 +104,7 @@ static bool resolve(const struct wp_database *db, struct sockaddr_storage *ss, s
         *len = sizeof(*in6);
         return true;
     }
-    /* Host names are resolved by the pool itself; the probe sticks to addresses it can reach
-     * without blocking the loop. */
-    snprintf(why, n, "host name %.100s is not probed", db->host);
+    snprintf(why, n, "host name");
     return false;
 }
 
@@ -121,35 +123,83 @@ static struct probe *probe_for(const char *name)
     return pr;
 }
 
+static void probe_connect(struct probe *pr, const struct sockaddr *sa, socklen_t len)
+{
+    pr->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (pr->fd < 0) {
+        probe_done(pr, false, strerror(errno));
+        return;
+    }
+    if (connect(pr->fd, sa, len) != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(pr->fd);
+        probe_done(pr, false, strerror(e));
+        return;
+    }
+    struct timeval tv = {0, PROBE_TIMEOUT_MS * 1000};
+    event_assign(&pr->ev, loop_base(), pr->fd, EV_WRITE, on_probe, pr);
+    event_add(&pr->ev, &tv);
+    pr->pending = true;
+}
+
+/* A host name is looked up asynchronously on every probe (the lookup is what a failover moves). */
+static void probe_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+    if (err == EVUTIL_EAI_CANCEL)
+        return;
+    struct probe *pr = arg;
+    pr->dns = NULL;
+    pr->resolving = false;
+    if (err != 0 || res == NULL) {
+        char why[160];
+        snprintf(why, sizeof(why), "could not resolve the host name: %s", evutil_gai_strerror(err));
+        probe_done(pr, false, why);
+    } else {
+        const struct evutil_addrinfo *a = res;
+        for (const struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
+            if (x->ai_family == AF_INET) {
+                a = x;
+                break;
+            }
+        probe_connect(pr, a->ai_addr, (socklen_t)a->ai_addrlen);
+    }
+    if (res != NULL)
+        evutil_freeaddrinfo(res);
+}
+
+static void probe_resolve(struct probe *pr, const struct wp_database *db)
+{
+    struct evdns_base *dns = loop_dns();
+    if (dns == NULL) {
+        probe_done(pr, false, "no DNS resolver");
+        return;
+    }
+    struct evutil_addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", db->port);
+    pr->resolving = true;
+    struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(dns, db->host, port, &hints, probe_resolved, pr);
+    if (pr->resolving)
+        pr->dns = req; /* still pending (NULL: the callback already ran) */
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     for (size_t i = 0; i < rt.cfg.ndbs; i++) {
         const struct wp_database *db = &rt.cfg.dbs[i];
         struct probe *pr = probe_for(db->name);
-        if (pr == NULL || pr->pending)
+        if (pr == NULL || pr->pending || pr->resolving)
             continue;
         struct sockaddr_storage ss;
         socklen_t len;
         char why[160];
-        if (!resolve(db, &ss, &len, why, sizeof(why))) {
-            pr->known = false; /* unknown, not down */
-            continue;
-        }
-        pr->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (pr->fd < 0) {
-            probe_done(pr, false, strerror(errno));
-            continue;
-        }
-        if (connect(pr->fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
-            int e = errno;
-            close(pr->fd);
-            probe_done(pr, false, strerror(e));
-            continue;
-        }
-        struct timeval tv = {0, PROBE_TIMEOUT_MS * 1000};
-        event_assign(&pr->ev, loop_base(), pr->fd, EV_WRITE, on_probe, pr);
-        event_add(&pr->ev, &tv);
-        pr->pending = true;
+        if (resolve(db, &ss, &len, why, sizeof(why)))
+            probe_connect(pr, (struct sockaddr *)&ss, len);
+        else
+            probe_resolve(pr, db);
     }
 }
 
@@ -167,12 +217,17 @@ void health_stop(void)
     if (running)
         event_del(&tick);
     running = false;
-    for (int i = 0; i < nprobes; i++)
+    for (int i = 0; i < nprobes; i++) {
         if (probes[i].pending) {
             event_del(&probes[i].ev);
             close(probes[i].fd);
             probes[i].pending = false;
         }
+        if (probes[i].dns != NULL)
+            evdns_getaddrinfo_cancel(probes[i].dns);
+        probes[i].dns = NULL;
+        probes[i].resolving = false;
+    }
     nprobes = 0;
 }
 

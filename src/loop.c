@@ -1,11 +1,13 @@
 /* loop.c — the one libevent base every module registers its events with. */
 #include "loop.h"
 
+#include <event2/dns.h>
 #include <stdlib.h>
 
 #include "log.h"
 
 static struct event_base *base;
+static struct evdns_base *dns;
 
 bool loop_init(void)
 {
@@ -24,6 +26,16 @@ struct event_base *loop_base(void)
     return base;
 }
 
+struct evdns_base *loop_dns(void)
+{
+    if (dns == NULL && base != NULL) {
+        dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (dns == NULL)
+            log_error("could not set up the DNS resolver (/etc/resolv.conf)");
+    }
+    return dns;
+}
+
 void loop_run(void)
 {
     event_base_dispatch(base);
@@ -36,6 +48,9 @@ void loop_stop(void)
 
 void loop_free(void)
 {
+    if (dns != NULL)
+        evdns_base_free(dns, 0);
+    dns = NULL;
     if (base != NULL)
         event_base_free(base);
     base = NULL;

@@ -7,6 +7,9 @@
 
 bool loop_init(void);
 struct event_base *loop_base(void);
+/* The asynchronous resolver (libevent's evdns: /etc/resolv.conf and /etc/hosts), created on first
+ * use; NULL if it cannot be set up. */
+struct evdns_base *loop_dns(void);
 void loop_run(void);
 void loop_stop(void);
 void loop_free(void);

@@ -4,7 +4,6 @@
  * reported as wedpool_pg_up 0 instead of stalling anything. */
 #include "pgstats.h"
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -217,10 +216,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         struct target *t = target_for(p->name);
         if (t == NULL || t->conn != NULL)
             continue; /* one collection in flight per backend */
+        if (p->db.host[0] != '/' && p->addrlen == 0)
+            continue; /* its host name is not resolved yet */
         char ci[1024] = "";
         char port[16];
         snprintf(port, sizeof(port), "%d", p->db.port);
         conninfo_add(ci, sizeof(ci), "host", p->db.host);
+        /* the pool's own (asynchronous) resolution: libpq would resolve a name with a blocking call */
+        char text[INET6_ADDRSTRLEN];
+        if (sockaddr_ip_text(&p->addr, text, sizeof(text)))
+            conninfo_add(ci, sizeof(ci), "hostaddr", text);
         conninfo_add(ci, sizeof(ci), "port", port);
         conninfo_add(ci, sizeof(ci), "dbname", p->db.dbname);
         conninfo_add(ci, sizeof(ci), "user", p->user);

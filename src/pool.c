@@ -281,6 +281,15 @@ void server_set_state(struct server *s, enum server_state st)
     }
 }
 
+/* Every server of the pool is replaced: idle ones at the next janitor pass, busy ones when released. */
+static void retire_servers(struct pool *p)
+{
+    struct dlist *pos, *tmp;
+    struct dlist *lists[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+        dlist_for_each_safe(pos, tmp, lists[i]) container_of(pos, struct server, node)->close_needed = true;
+}
+
 static void pool_refresh(struct pool *p, const struct wp_database *db)
 {
     const struct wp_config *cfg = &rt.cfg;
@@ -299,14 +308,13 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
     char old_pw[WP_SECRET_MAX];
     memcpy(old_pw, p->password, sizeof(old_pw));
     strlcpy_ok(p->password, pw, sizeof(p->password));
-    if (target_changed || strcmp(old_pw, p->password) != 0) {
-        struct dlist *pos, *tmp;
-        struct dlist *lists[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
-        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
-            dlist_for_each_safe(pos, tmp, lists[i]) container_of(pos, struct server, node)->close_needed = true;
-    }
-    if (target_changed)
+    if (target_changed || strcmp(old_pw, p->password) != 0)
+        retire_servers(p);
+    if (target_changed) {
+        server_resolve_cancel(p);
+        p->addrlen = 0;
         server_resolve(p);
+    }
 }
 
 struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err)
@@ -538,7 +546,7 @@ static struct client *pool_pick_waiter(struct pool *p, bool *reserve)
  * normal pool is exhausted so a critical client never waits for a connect. */
 static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
-    if (p->addr_error[0] != '\0' || p->db_removed || rt.shutting_down)
+    if (p->addr_error[0] != '\0' || p->resolving || p->addrlen == 0 || p->db_removed || rt.shutting_down)
         return;
     if (p->last_fail_us != 0 && elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
         return;
@@ -671,6 +679,17 @@ void pool_unlink(struct client *c, bool clean)
     }
     server_set_state(s, SV_IDLE);
     pool_server_ready(s);
+}
+
+void pool_address_changed(struct pool *p, bool moved)
+{
+    if (moved)
+        retire_servers(p);
+    if (p->addr_error[0] != '\0') {
+        pool_server_failed(p, "08006", p->addr_error);
+        return;
+    }
+    pool_launch_for_demand(p, now_us());
 }
 
 void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg)
@@ -807,9 +826,17 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
 
     if (rt.shutting_down || p->db_removed)
         return;
+    /* Host names are looked up again every dns_max_ttl_s (after a failure, every
+     * server_login_retry_ms) so that a failover which moves the name is followed. */
+    if (p->resolved_us != 0 && p->dns_req == NULL) {
+        uint64_t every = p->addr_error[0] != '\0' ? (uint64_t)cfg->server_login_retry_ms * 1000u
+                                                  : (uint64_t)cfg->dns_max_ttl_s * 1000000u;
+        if (elapsed_us(now, p->resolved_us) >= every)
+            server_resolve(p);
+    }
     /* Keep min_pool_size warm, and make sure waiters have logins on the way. */
     if (p->last_fail_us == 0 || elapsed_us(now, p->last_fail_us) >= (uint64_t)cfg->server_login_retry_ms * 1000u) {
-        while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0')
+        while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0' && p->addrlen != 0)
             if (server_launch(p) == NULL)
                 break;
     }
@@ -859,6 +886,7 @@ void objects_shutdown(void)
     {
         struct pool *p = container_of(pos, struct pool, node);
         dlist_remove(pos);
+        server_resolve_cancel(p);
         params_free(&p->welcome);
         for (int i = 0; i < MAX_LANES; i++)
             pq_free(&p->lanes[i].queue);

@@ -42,6 +42,9 @@ void pool_server_ready(struct server *s);
 /* A server login failed with this error: remember it for fast failure and fail waiters if the
  * backend is unreachable. */
 void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg);
+/* The pool's host name was resolved (moved: to a new address) or could not be: start or fail the
+ * waiters' server connections. */
+void pool_address_changed(struct pool *p, bool moved);
 /* Serves waiters after RESUME. */
 void pool_resume_all(void);
 /* Periodic work: timeouts, idle servers, min_pool_size, shutdown progress. */

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/dns.h>
+#include <event2/util.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +14,65 @@
 
 #include "client.h"
 #include "log.h"
+#include "loop.h"
 #include "md5.h"
 #include "pool.h"
 #include "runtime.h"
 #include "scram.h"
 
+/* The address to connect to: the first IPv4 one (the usual listen_addresses), else the first. */
+static const struct evutil_addrinfo *pick_address(const struct evutil_addrinfo *res)
+{
+    for (const struct evutil_addrinfo *a = res; a != NULL; a = a->ai_next)
+        if (a->ai_family == AF_INET)
+            return a;
+    return res;
+}
+
+static void resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+    if (err == EVUTIL_EAI_CANCEL)
+        return; /* the pool is going away; do not touch it */
+    struct pool *p = arg;
+    const struct wp_database *db = &p->db;
+    p->dns_req = NULL;
+    p->resolving = false;
+    if (err != 0 || res == NULL) {
+        if (p->addrlen != 0) {
+            log_warn("pool %s/%s: could not resolve host \"%s\" again (%s); keeping its last address", p->name,
+                     p->user, db->host, evutil_gai_strerror(err));
+        } else {
+            snprintf(p->addr_error, sizeof(p->addr_error), "could not resolve host \"%s\": %s", db->host,
+                     evutil_gai_strerror(err));
+            log_error("pool %s/%s: %s", p->name, p->user, p->addr_error);
+        }
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        pool_address_changed(p, false);
+        return;
+    }
+    const struct evutil_addrinfo *a = pick_address(res);
+    bool changed = p->addrlen != 0 && (p->addrlen != a->ai_addrlen || memcmp(&p->addr, a->ai_addr, a->ai_addrlen) != 0);
+    memset(&p->addr, 0, sizeof(p->addr));
+    memcpy(&p->addr, a->ai_addr, a->ai_addrlen);
+    p->addrlen = (socklen_t)a->ai_addrlen;
+    p->addr_error[0] = '\0';
+    evutil_freeaddrinfo(res);
+    if (changed) {
+        char text[INET6_ADDRSTRLEN] = "?";
+        sockaddr_ip_text(&p->addr, text, sizeof(text));
+        log_info("pool %s/%s: host \"%s\" now resolves to %s: new server connections go there, existing ones "
+                 "are replaced as they are released", p->name, p->user, db->host, text);
+    }
+    pool_address_changed(p, changed);
+}
+
 void server_resolve(struct pool *p)
 {
     const struct wp_database *db = &p->db;
-    p->addr_error[0] = '\0';
-    memset(&p->addr, 0, sizeof(p->addr));
     if (db->host[0] == '/') {
+        p->addr_error[0] = '\0';
+        memset(&p->addr, 0, sizeof(p->addr));
         struct sockaddr_un *un = (struct sockaddr_un *)&p->addr;
         un->sun_family = AF_UNIX;
         int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", db->host, db->port);
@@ -31,22 +81,43 @@ void server_resolve(struct pool *p)
         p->addrlen = sizeof(*un);
         return;
     }
-    struct addrinfo hints = {0}, *res = NULL;
+    if (p->dns_req != NULL)
+        return; /* already on its way */
+    struct evutil_addrinfo hints = {0};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
     char port[16];
     snprintf(port, sizeof(port), "%d", db->port);
-    /* Runs at pool creation and reload only, never per connection. */
-    int rc = getaddrinfo(db->host, port, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        snprintf(p->addr_error, sizeof(p->addr_error), "could not resolve host \"%s\": %s", db->host,
-                 gai_strerror(rc));
-        log_error("pool %s/%s: %s", p->name, p->user, p->addr_error);
+    /* An address literal needs no resolver. */
+    struct evutil_addrinfo *res = NULL;
+    hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
+    if (evutil_getaddrinfo(db->host, port, &hints, &res) == 0 && res != NULL) {
+        p->addrlen = 0;
+        resolved(0, res, p);
         return;
     }
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-    p->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
+    /* A host name: asynchronously (a slow DNS server must never stall the loop), again every
+     * dns_max_ttl_s so a failover that moves the name is followed. Waiters wait meanwhile. */
+    struct evdns_base *dns = loop_dns();
+    p->resolved_us = now_us();
+    if (dns == NULL) {
+        resolved(EVUTIL_EAI_FAIL, NULL, p);
+        return;
+    }
+    hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
+    p->resolving = p->addrlen == 0;
+    p->dns_req = (struct evdns_getaddrinfo_request *)1; /* marks "in flight" if the callback runs at once */
+    struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(dns, db->host, port, &hints, resolved, p);
+    if (p->dns_req != NULL)
+        p->dns_req = req; /* still pending (a NULL req means the callback already ran) */
+}
+
+void server_resolve_cancel(struct pool *p)
+{
+    if (p->dns_req != NULL)
+        evdns_getaddrinfo_cancel(p->dns_req);
+    p->dns_req = NULL;
 }
 
 static void server_on_read(evutil_socket_t fd, short what, void *arg);

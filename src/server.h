@@ -4,8 +4,11 @@
 
 #include "objects.h"
 
-/* Resolves the pool's server address (at pool creation and reload, never per connection). */
+/* Sets p->addr from the database's host: at once for a unix socket or an address literal, else
+ * asynchronously (pool_address_changed() is called when it is known; p->resolving meanwhile). */
 void server_resolve(struct pool *p);
+/* Drops a resolution in flight (the pool is being freed). */
+void server_resolve_cancel(struct pool *p);
 /* Starts a new server connection for the pool (asynchronous). */
 struct server *server_launch(struct pool *p);
 /* Closes the server, telling its client (if any) with 08006 when the loss hurts it. */

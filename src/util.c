@@ -1,6 +1,7 @@
 /* util.c — small string, time and randomness helpers. */
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <openssl/rand.h>
 #include <string.h>
 
@@ -49,4 +50,16 @@ void prom_label_escape(const char *in, char *o, size_t cap)
         }
     }
     o[n] = '\0';
+}
+
+bool sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    const void *in;
+    if (ss->ss_family == AF_INET)
+        in = &((const struct sockaddr_in *)ss)->sin_addr;
+    else if (ss->ss_family == AF_INET6)
+        in = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    else
+        return false;
+    return inet_ntop(ss->ss_family, in, out, (socklen_t)n) != NULL;
 }

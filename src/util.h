@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -79,5 +80,7 @@ void format_time(time_t t, char *buf, size_t n);
 uint32_t random_u32(void);
 /* A Prometheus label value: backslash, double quote and newline escaped; cap >= 2*len+1 holds any. */
 void prom_label_escape(const char *in, char *out, size_t cap);
+/* The IPv4/IPv6 address of ss as text; false for other families. */
+bool sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_t n);
 
 #endif
