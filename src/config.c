@@ -55,6 +55,7 @@ static const struct setting settings[] = {
     S_INT(idle_transaction_timeout_ms, "0", 0, 86400000, true),
     S_INT(tcp_keepalive_s, "60", 0, 7200, true),
     S_INT(dns_max_ttl_s, "15", 1, 86400, true),
+    S_STR(dns_nameserver, "", false),
     S_INT(lane_aging_per_s, "10", 0, 1000000, true),
     S_STR(server_reset_query, "DISCARD ALL", true),
     S_STR(admin_users, "postgres", true),

@@ -62,6 +62,7 @@ struct wp_config {
     int idle_transaction_timeout_ms; /* a client idle inside a transaction this long is disconnected; 0 = never */
     int tcp_keepalive_s;          /* TCP keepalive idle time for clients and servers; 0 = kernel default */
     int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */
+    char dns_nameserver[64];      /* "ip[:port]" to ask instead of /etc/resolv.conf's; "" = those */
     char server_reset_query[1024];/* session mode, on release; "" = none */
     char admin_users[1024];       /* comma-separated */
     char stats_users[1024];       /* comma-separated; may only SHOW */

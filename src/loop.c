@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "runtime.h"
 
 static struct event_base *base;
 static struct evdns_base *dns;
@@ -28,11 +29,24 @@ struct event_base *loop_base(void)
 
 struct evdns_base *loop_dns(void)
 {
-    if (dns == NULL && base != NULL) {
+    if (dns != NULL || base == NULL)
+        return dns;
+    const char *ns = rt.cfg.dns_nameserver;
+    if (ns[0] == '\0') {
         dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
         if (dns == NULL)
-            log_error("could not set up the DNS resolver (/etc/resolv.conf)");
+            log_error("could not set up the DNS resolver from /etc/resolv.conf");
+        return dns;
     }
+    /* One given server, and /etc/hosts first as the system resolver would. */
+    dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns != NULL && evdns_base_nameserver_ip_add(dns, ns) != 0) {
+        log_error("dns_nameserver \"%s\": not an ip[:port]", ns);
+        evdns_base_free(dns, 0);
+        dns = NULL;
+    }
+    if (dns != NULL)
+        evdns_base_load_hosts(dns, NULL);
     return dns;
 }
 

@@ -228,6 +228,8 @@ int main(int argc, char **argv)
         return 1;
     if (!http_start(rt.cfg.http_listen))
         return 1;
+    if (rt.cfg.dns_nameserver[0] != '\0' && loop_dns() == NULL)
+        return 1; /* the reason is logged */
     if (!write_pidfile(rt.cfg.pidfile))
         return 1;
     evsignal_assign(&sig_hup, loop_base(), SIGHUP, on_signal, NULL);

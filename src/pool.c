@@ -799,9 +799,9 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
     {
         struct server *s = container_of(pos, struct server, node);
         if (elapsed_us(now, s->connect_us) > connect_limit) {
-            char msg[400];
-            snprintf(msg, sizeof(msg), "could not connect to server %s:%d within server_connect_timeout_ms=%d",
-                     p->db.host, p->db.port, cfg->server_connect_timeout_ms);
+            char msg[600], target[400];
+            snprintf(msg, sizeof(msg), "could not connect to server %s within server_connect_timeout_ms=%d",
+                     server_target_text(p, target, sizeof(target)), cfg->server_connect_timeout_ms);
             log_warn("pool %s/%s: %s", p->name, p->user, msg);
             server_close(s, "connect timeout");
             pool_server_failed(p, "08006", msg);

@@ -67,6 +67,16 @@ static void resolved(int err, struct evutil_addrinfo *res, void *arg)
     pool_address_changed(p, changed);
 }
 
+const char *server_target_text(const struct pool *p, char *buf, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (sockaddr_ip_text(&p->addr, ip, sizeof(ip)) && strcmp(ip, p->db.host) != 0)
+        snprintf(buf, n, "%s (%s):%d", p->db.host, ip, p->db.port);
+    else
+        snprintf(buf, n, "%s:%d", p->db.host, p->db.port);
+    return buf;
+}
+
 void server_resolve(struct pool *p)
 {
     const struct wp_database *db = &p->db;
@@ -155,8 +165,9 @@ struct server *server_launch(struct pool *p)
     conn_setup(&s->conn, fd, server_on_read, server_on_write, s);
     s->connecting = true;
     if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) != 0 && errno != EINPROGRESS) {
-        server_login_failed(s, "08006", "could not connect to server %s:%d: %s", p->db.host, p->db.port,
-                            strerror(errno));
+        char target[400];
+        server_login_failed(s, "08006", "could not connect to server %s: %s",
+                            server_target_text(p, target, sizeof(target)), strerror(errno));
         return NULL;
     }
     conn_want_write(&s->conn, true);
@@ -595,8 +606,9 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
         socklen_t len = sizeof(err);
         s->connecting = false;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            server_login_failed(s, "08006", "could not connect to server %s:%d: %s", s->pool->db.host,
-                                s->pool->db.port, strerror(err ? err : errno));
+            char target[400];
+            server_login_failed(s, "08006", "could not connect to server %s: %s",
+                                server_target_text(s->pool, target, sizeof(target)), strerror(err ? err : errno));
             return;
         }
         server_send_startup(s);
