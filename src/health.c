@@ -37,7 +37,6 @@ struct probe {
     struct event ev;
     bool pending;
     struct evdns_getaddrinfo_request *dns; /* host name lookup in flight */
-    bool resolving;
 };
 
 static struct probe probes[MAX_PROBES];
@@ -80,7 +79,8 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
     probe_done(pr, err == 0, strerror(err));
 }
 
-static bool resolve(const struct wp_database *db, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t n)
+/* An address literal or a unix socket; false for a host name (or a unix path too long). */
+static bool resolve(const struct wp_database *db, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof(*ss));
     if (db->host[0] == '/') {
@@ -104,7 +104,6 @@ static bool resolve(const struct wp_database *db, struct sockaddr_storage *ss, s
         *len = sizeof(*in6);
         return true;
     }
-    snprintf(why, n, "host name");
     return false;
 }
 
@@ -149,41 +148,16 @@ static void probe_resolved(int err, struct evutil_addrinfo *res, void *arg)
         return;
     struct probe *pr = arg;
     pr->dns = NULL;
-    pr->resolving = false;
     if (err != 0 || res == NULL) {
         char why[160];
         snprintf(why, sizeof(why), "could not resolve the host name: %s", evutil_gai_strerror(err));
         probe_done(pr, false, why);
     } else {
-        const struct evutil_addrinfo *a = res;
-        for (const struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
-            if (x->ai_family == AF_INET) {
-                a = x;
-                break;
-            }
+        const struct evutil_addrinfo *a = loop_pick_address(res);
         probe_connect(pr, a->ai_addr, (socklen_t)a->ai_addrlen);
     }
     if (res != NULL)
         evutil_freeaddrinfo(res);
-}
-
-static void probe_resolve(struct probe *pr, const struct wp_database *db)
-{
-    struct evdns_base *dns = loop_dns();
-    if (dns == NULL) {
-        probe_done(pr, false, "no DNS resolver");
-        return;
-    }
-    struct evutil_addrinfo hints = {0};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", db->port);
-    pr->resolving = true;
-    struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(dns, db->host, port, &hints, probe_resolved, pr);
-    if (pr->resolving)
-        pr->dns = req; /* still pending (NULL: the callback already ran) */
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -191,15 +165,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < rt.cfg.ndbs; i++) {
         const struct wp_database *db = &rt.cfg.dbs[i];
         struct probe *pr = probe_for(db->name);
-        if (pr == NULL || pr->pending || pr->resolving)
+        if (pr == NULL || pr->pending || pr->dns != NULL)
             continue;
         struct sockaddr_storage ss;
         socklen_t len;
-        char why[160];
-        if (resolve(db, &ss, &len, why, sizeof(why)))
+        if (resolve(db, &ss, &len))
             probe_connect(pr, (struct sockaddr *)&ss, len);
+        else if (db->host[0] == '/')
+            probe_done(pr, false, "unix socket path too long");
         else
-            probe_resolve(pr, db);
+            loop_resolve(db->host, db->port, probe_resolved, pr, &pr->dns);
     }
 }
 
@@ -226,7 +201,6 @@ void health_stop(void)
         if (probes[i].dns != NULL)
             evdns_getaddrinfo_cancel(probes[i].dns);
         probes[i].dns = NULL;
-        probes[i].resolving = false;
     }
     nprobes = 0;
 }

@@ -2,6 +2,8 @@
 #include "loop.h"
 
 #include <event2/dns.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -48,6 +50,38 @@ struct evdns_base *loop_dns(void)
     if (dns != NULL)
         evdns_base_load_hosts(dns, NULL);
     return dns;
+}
+
+void loop_resolve(const char *host, int port, evdns_getaddrinfo_cb cb, void *arg,
+                  struct evdns_getaddrinfo_request **req)
+{
+    struct evdns_base *d = loop_dns();
+    if (d == NULL) {
+        *req = NULL;
+        cb(EVUTIL_EAI_FAIL, NULL, arg);
+        return;
+    }
+    struct evutil_addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    /* A stand-in until the call returns: if cb runs inside it, cb clears *req and it stays NULL. */
+    static char in_call;
+    *req = (struct evdns_getaddrinfo_request *)&in_call;
+    struct evdns_getaddrinfo_request *r = evdns_getaddrinfo(d, host, service, &hints, cb, arg);
+    if (*req != NULL)
+        *req = r;
+}
+
+const struct evutil_addrinfo *loop_pick_address(const struct evutil_addrinfo *res)
+{
+    for (const struct evutil_addrinfo *a = res; a != NULL; a = a->ai_next)
+        if (a->ai_family == AF_INET)
+            return a;
+    return res;
 }
 
 void loop_run(void)

@@ -125,8 +125,8 @@ struct pool {
     struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
     socklen_t addrlen;
     char addr_error[400];       /* why it could not be resolved, "" if it could */
-    struct evdns_getaddrinfo_request *dns_req; /* host name resolution in flight */
-    bool resolving;             /* no address yet: servers wait for the first resolution */
+    struct evdns_getaddrinfo_request *dns_req; /* host name resolution in flight (addrlen 0 until the
+                                                * first answer: servers wait for it) */
     uint64_t resolved_us;       /* last resolution attempt of a host name (0: none) */
     int n_login_wait;           /* login_waiters: clients that only need the welcome parameters */
 

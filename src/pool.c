@@ -546,7 +546,7 @@ static struct client *pool_pick_waiter(struct pool *p, bool *reserve)
  * normal pool is exhausted so a critical client never waits for a connect. */
 static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
-    if (p->addr_error[0] != '\0' || p->resolving || p->addrlen == 0 || p->db_removed || rt.shutting_down)
+    if (p->addr_error[0] != '\0' || p->addrlen == 0 || p->db_removed || rt.shutting_down)
         return;
     if (p->last_fail_us != 0 && elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
         return;

@@ -20,15 +20,6 @@
 #include "runtime.h"
 #include "scram.h"
 
-/* The address to connect to: the first IPv4 one (the usual listen_addresses), else the first. */
-static const struct evutil_addrinfo *pick_address(const struct evutil_addrinfo *res)
-{
-    for (const struct evutil_addrinfo *a = res; a != NULL; a = a->ai_next)
-        if (a->ai_family == AF_INET)
-            return a;
-    return res;
-}
-
 static void resolved(int err, struct evutil_addrinfo *res, void *arg)
 {
     if (err == EVUTIL_EAI_CANCEL)
@@ -36,7 +27,6 @@ static void resolved(int err, struct evutil_addrinfo *res, void *arg)
     struct pool *p = arg;
     const struct wp_database *db = &p->db;
     p->dns_req = NULL;
-    p->resolving = false;
     if (err != 0 || res == NULL) {
         if (p->addrlen != 0) {
             log_warn("pool %s/%s: could not resolve host \"%s\" again (%s); keeping its last address", p->name,
@@ -51,7 +41,7 @@ static void resolved(int err, struct evutil_addrinfo *res, void *arg)
         pool_address_changed(p, false);
         return;
     }
-    const struct evutil_addrinfo *a = pick_address(res);
+    const struct evutil_addrinfo *a = loop_pick_address(res);
     bool changed = p->addrlen != 0 && (p->addrlen != a->ai_addrlen || memcmp(&p->addr, a->ai_addr, a->ai_addrlen) != 0);
     memset(&p->addr, 0, sizeof(p->addr));
     memcpy(&p->addr, a->ai_addr, a->ai_addrlen);
@@ -109,18 +99,8 @@ void server_resolve(struct pool *p)
     }
     /* A host name: asynchronously (a slow DNS server must never stall the loop), again every
      * dns_max_ttl_s so a failover that moves the name is followed. Waiters wait meanwhile. */
-    struct evdns_base *dns = loop_dns();
     p->resolved_us = now_us();
-    if (dns == NULL) {
-        resolved(EVUTIL_EAI_FAIL, NULL, p);
-        return;
-    }
-    hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
-    p->resolving = p->addrlen == 0;
-    p->dns_req = (struct evdns_getaddrinfo_request *)1; /* marks "in flight" if the callback runs at once */
-    struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(dns, db->host, port, &hints, resolved, p);
-    if (p->dns_req != NULL)
-        p->dns_req = req; /* still pending (a NULL req means the callback already ran) */
+    loop_resolve(db->host, db->port, resolved, p, &p->dns_req);
 }
 
 void server_resolve_cancel(struct pool *p)

@@ -5,7 +5,7 @@
 #include "objects.h"
 
 /* Sets p->addr from the database's host: at once for a unix socket or an address literal, else
- * asynchronously (pool_address_changed() is called when it is known; p->resolving meanwhile). */
+ * asynchronously (pool_address_changed() is called when it is known; p->dns_req meanwhile). */
 void server_resolve(struct pool *p);
 /* "host:port", or "name (address):port" for a host name, for messages. */
 const char *server_target_text(const struct pool *p, char *buf, size_t n);
