@@ -5,15 +5,15 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc)
-clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/proto.c src/params.c -o "$out/fuzz_startup"
+flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend)
+clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/core/proto.c src/proxy/params.c -o "$out/fuzz_startup"
 targets=(fuzz_startup)
 if [ -f tests/fuzz/fuzz_scram.c ]; then
-    clang "${flags[@]}" tests/fuzz/fuzz_scram.c src/scram.c src/md5.c -lcrypto -o "$out/fuzz_scram"
+    clang "${flags[@]}" tests/fuzz/fuzz_scram.c src/auth/scram.c src/auth/md5.c -lcrypto -o "$out/fuzz_scram"
     targets+=(fuzz_scram)
 fi
 if [ -f tests/fuzz/fuzz_config.c ]; then
-    clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config.c src/log.c src/scram.c src/md5.c -linih -lcrypto -o "$out/fuzz_config"
+    clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config/config.c src/core/log.c src/auth/scram.c src/auth/md5.c -linih -lcrypto -o "$out/fuzz_config"
     targets+=(fuzz_config)
 fi
 for t in "${targets[@]}"; do
