@@ -101,7 +101,7 @@ void runtime_begin_shutdown(const char *why)
         {
             struct client *c = container_of(q, struct client, node);
             c->terminate_after_txn = true;
-            if (c->server != NULL && server_is_clean(c->server) && c->conn.pkt_left == 0 &&
+            if (c->server != NULL && server_idle_boundary(c->server) && c->conn.pkt_left == 0 &&
                 (c->conn.buf == NULL || c->conn.buf->len == c->conn.buf->done))
                 client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
         }

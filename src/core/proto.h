@@ -11,6 +11,7 @@
 #define PROTO_GSSENC_REQUEST 80877104u
 #define PROTO_CANCEL_REQUEST 80877102u
 #define PROTO_MAX_STARTUP 10000u       /* PostgreSQL's own cap on a startup packet */
+#define PROTO_MAX_PASSWORD 8192u       /* a PasswordMessage/SASL response (length word), as PostgreSQL */
 
 /* A growable output buffer for messages wedpool builds itself (never for forwarded data). */
 struct pbuf {

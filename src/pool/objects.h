@@ -13,6 +13,7 @@
 #include "lanes.h"
 #include "params.h"
 #include "pqueue.h"
+#include "expect.h"
 #include "stats.h"
 #include "util.h"
 
@@ -32,6 +33,18 @@ enum server_state {
     SV_ACTIVE,   /* linked to a client; pool->active_servers */
     SV_RESET,    /* running the reset query before going idle; pool->reset_servers */
     SV_CLOSED,   /* closed, waiting to be freed; the zombie list */
+};
+
+/* A SET in flight: the change it makes to the server's recorded values once it succeeds. */
+struct param_change_owned {
+    char *name;
+    char *value;  /* NULL: back to the default */
+};
+
+enum login_check {
+    LOGIN_CHECK_NONE,     /* not started */
+    LOGIN_CHECK_RUNNING,  /* linked only so the server can judge its startup parameters */
+    LOGIN_CHECK_DONE,
 };
 
 struct login;  /* client.c: startup and auth state, freed when the login ends */
@@ -59,6 +72,7 @@ struct client {
     uint16_t port;
     bool stats_only;            /* admin console user from stats_users: SHOW only */
     bool login_wait;            /* waiting for a server only to learn the welcome parameters */
+    uint8_t login_check;        /* enum login_check: startup parameters judged by a server */
     bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
     bool reject_too_many;       /* over max_client_conn: refuse after the startup packet */
     bool on_reserve;            /* its server is one of the emergency reserve connections */
@@ -77,15 +91,18 @@ struct server {
     uint32_t id;
     uint32_t be_pid;            /* the real BackendKeyData, for forwarding cancels */
     uint32_t be_key;
-    int expect_z;               /* ReadyForQuery messages the client is still owed */
-    int swallow_z;              /* ReadyForQuery messages owed to wedpool's own queries, whose output is dropped */
-    char txn;                   /* status of the last ReadyForQuery: 'I', 'T' or 'E' */
+    struct expq exp;            /* what it still owes: each request forwarded or injected, in order */
     bool connecting;            /* TCP connect in progress */
     bool close_needed;          /* configuration changed: close instead of reusing */
     bool release_pending;       /* transaction ended: release once the output is flushed */
-    bool in_batch;              /* extended-protocol messages sent since the last Sync: the server is
-                                 * mid-batch (maybe in an implicit transaction) even if its last
-                                 * ReadyForQuery said idle */
+    bool fatal_sent;            /* it sent the client a FATAL error (57P01, ...): that is the client's
+                                 * last word, not wedpool's own 08006 */
+    uint16_t sync_left;         /* parameter SETs still unanswered: the client's messages wait */
+    bool sync_failed;           /* one of them failed (sync_error says how) */
+    bool sync_finished;         /* the last of them was answered: the relay lets the client go on */
+    char sync_error[256];       /* "SQLSTATE\tmessage" of the first failed SET */
+    struct param_change_owned *sync; /* the SETs in flight, by entry arg */
+    int nsync;
     struct param_list params;   /* current session values on this server */
     uint64_t synced_sig;        /* signature of the client params it was last synced to; 0 = unknown */
     struct param_list base;     /* values it reported at login: the defaults */
@@ -138,6 +155,8 @@ struct pool {
     int n_reserve_active;       /* clients holding a reserve connection */
 
     struct param_list welcome;  /* parameters the first server reported, sent to each new client */
+    struct param_list verdicts; /* "name=value" of startup parameters the server judged: "" accepted,
+                                 * else "SQLSTATE\tmessage" of its refusal (bounded, PARAMS_MAX) */
     bool welcome_ready;
 
     uint64_t last_fail_us;      /* last failed server login, for fast failure */

@@ -87,6 +87,8 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         dlist_remove(pos);
         params_free(&s->params);
         params_free(&s->base);
+        expq_free(&s->exp);
+        server_sync_clear(s);
         free(s);
     }
 }
@@ -226,7 +228,7 @@ struct server *server_new(struct pool *p)
         return NULL;
     s->id = next_server_id++;
     s->pool = p;
-    s->txn = 'I';
+    expq_init(&s->exp);
     s->connect_us = now_us();
     s->connect_wall = wall_time();
     s->conn.fd = -1;
@@ -480,7 +482,8 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
                      p->name, p->user, p->n_reserve_active, rt.cfg.reserve_pool_size, c->id,
                      rt.cfg.lanes.lanes[c->lane].name);
     }
-    server_sync_params(s, c);
+    if (!server_sync_params(s, c))
+        s->sync_failed = true; /* out of memory: server_pump refuses the client once the rest is in */
 }
 
 static bool pool_fast_failing(const struct pool *p, uint64_t now)
@@ -642,12 +645,13 @@ void pool_server_ready(struct server *s)
         server_set_state(s, SV_IDLE);
 }
 
-void pool_unlink(struct client *c, bool clean)
+void pool_unlink(struct client *c, enum unlink_how how)
 {
     struct server *s = c->server;
     struct pool *p = c->pool;
     struct pool_lane *pl = &p->lanes[c->lane];
     uint64_t now = now_us();
+    /* Every counter link_pair raised comes back here, whatever ends the pairing. */
     c->server = NULL;
     s->client = NULL;
     pl->n_active--;
@@ -658,27 +662,33 @@ void pool_unlink(struct client *c, bool clean)
     }
     p->stats.xact_count++;
     p->stats.xact_us += now - s->link_us;
+    s->txn_idle_since_us = 0;
     if (c->state == CL_ACTIVE)
         client_set_state(c, CL_IDLE);
-    if (!clean) {
+    switch (how) {
+    case UNLINK_LOST:
+        break; /* the caller is closing the server */
+    case UNLINK_CLOSE:
         /* Closing alone would let a running query go on (holding its locks) until it next writes. */
-        if (s->expect_z > 0 && s->be_pid != 0)
+        if (!expq_empty(&s->exp) && s->be_pid != 0)
             cancel_server(s);
         server_close(s, "client left while the server was busy or in a transaction");
-        if (p->n_waiting > 0)
-            pool_launch_for_demand(p, now);
+        break;
+    case UNLINK_RELEASE:
+        if (rt.cfg.server_lifetime_s > 0 && now - s->connect_us > (uint64_t)rt.cfg.server_lifetime_s * 1000000u)
+            s->close_needed = true;
+        if (c->state == CL_CLOSED && p->mode == POOL_MODE_SESSION && rt.cfg.server_reset_query[0] != '\0' &&
+            !s->close_needed) {
+            server_set_state(s, SV_RESET);
+            server_reset(s);
+            return;
+        }
+        server_set_state(s, SV_IDLE);
+        pool_server_ready(s);
         return;
     }
-    if (rt.cfg.server_lifetime_s > 0 && now - s->connect_us > (uint64_t)rt.cfg.server_lifetime_s * 1000000u)
-        s->close_needed = true;
-    if (c->state == CL_CLOSED && p->mode == POOL_MODE_SESSION && rt.cfg.server_reset_query[0] != '\0' &&
-        !s->close_needed) {
-        server_set_state(s, SV_RESET);
-        server_reset(s);
-        return;
-    }
-    server_set_state(s, SV_IDLE);
-    pool_server_ready(s);
+    if (p->n_waiting > 0)
+        pool_launch_for_demand(p, now);
 }
 
 void pool_address_changed(struct pool *p, bool moved)
@@ -888,6 +898,7 @@ void objects_shutdown(void)
         dlist_remove(pos);
         server_resolve_cancel(p);
         params_free(&p->welcome);
+        params_free(&p->verdicts);
         for (int i = 0; i < MAX_LANES; i++)
             pq_free(&p->lanes[i].queue);
         free(p);

@@ -35,8 +35,14 @@ void server_set_state(struct server *s, enum server_state st);
 
 /* The client needs a server (a query arrived, or it must wait for the login parameters). */
 enum acquire_result pool_acquire(struct client *c);
-/* The client is done with its server. clean: the server is idle and outside a transaction. */
-void pool_unlink(struct client *c, bool clean);
+enum unlink_how {
+    UNLINK_RELEASE,  /* the server is at an idle boundary: back to the pool (or to its reset) */
+    UNLINK_CLOSE,    /* the server owes something or is in a transaction: cancel and close it */
+    UNLINK_LOST,     /* the server is being closed by the caller */
+};
+/* The one way a client and its server part (release, client close, server close, shutdown): every
+ * counter the link raised (lane active, reserve, pool totals) comes back here. */
+void pool_unlink(struct client *c, enum unlink_how how);
 /* A server became usable (login done, reset done, or released clean): give it to a waiter or park it. */
 void pool_server_ready(struct server *s);
 /* A server login failed with this error: remember it for fast failure and fail waiters if the

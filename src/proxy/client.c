@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -16,7 +17,9 @@
 #include "log.h"
 #include "md5.h"
 #include "metrics.h"
+#include "msg.h"
 #include "pool.h"
+#include "relay.h"
 #include "runtime.h"
 #include "scram.h"
 #include "server.h"
@@ -30,6 +33,7 @@ struct login {
     bool bad_user;              /* unknown user or no usable secret: fail after the exchange */
     uint8_t salt[4];
     char md5[MD5_PASSWD_LEN + 1];
+    bool ssl_asked, gss_asked;  /* each may be asked once, as PostgreSQL allows */
     char requested_lane[64];    /* options=-c wedpool.lane=NAME, stripped before any server sees it */
     struct scram_server *scram;
 };
@@ -88,12 +92,13 @@ void client_close(struct client *c)
     if (c->state == CL_CLOSED)
         return;
     struct server *s = c->server;
-    bool clean = s != NULL && server_is_clean(s) && c->conn.pkt_left == 0;
+    /* a message half-forwarded, or anything still owed: the server cannot serve anyone else */
+    bool clean = s != NULL && server_idle_boundary(s) && c->conn.pkt_left == 0;
     conn_close(&c->conn);
     login_free(c);
     client_set_state(c, CL_CLOSED);
     if (s != NULL)
-        pool_unlink(c, clean);
+        pool_unlink(c, clean ? UNLINK_RELEASE : UNLINK_CLOSE);
 }
 
 void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...)
@@ -144,6 +149,8 @@ static bool keep_option(void *arg, const char *name, const char *value)
     struct client *c = arg;
     if (strcmp(name, "wedpool.lane") == 0)
         return strlcpy_ok(c->login->requested_lane, value, sizeof(c->login->requested_lane));
+    if (c->params.n >= PARAMS_MAX || strlen(name) >= WP_NAME_MAX || strlen(value) >= WP_NAME_MAX)
+        return false;
     return params_set(&c->params, name, value);
 }
 
@@ -184,10 +191,70 @@ static void send_auth_ok(struct client *c)
     proto_auth(&c->conn.out, 0, NULL, 0);
 }
 
+/* Startup parameters are judged as PostgreSQL judges them at login: a value the server refuses
+ * (unknown name 42704, bad value 22023, read-only 55P02) refuses the client with the server's own
+ * error. Each distinct value is tried on a server once; the pool remembers the verdict. Returns
+ * false when the client was refused or must wait for a server's verdict. */
+static bool client_params_judged(struct client *c)
+{
+    if (c->login_check != LOGIN_CHECK_NONE)
+        return true;
+    bool unknown = false;
+    for (int i = 0; i < c->params.n; i++) {
+        const char *name = c->params.items[i].name, *value = c->params.items[i].value;
+        if (strcasecmp(name, "application_name") == 0)
+            continue; /* any string is accepted */
+        if (params_is_read_only(name)) {
+            client_fail(c, "55P02", "parameter \"%s\" cannot be changed", name);
+            return false;
+        }
+        const char *v = server_param_verdict(c->pool, name, value);
+        if (v == NULL) {
+            unknown = true;
+        } else if (v[0] != '\0') {
+            const char *tab = strchr(v, '\t');
+            char state[6];
+            snprintf(state, sizeof(state), "%.*s", tab != NULL ? (int)(tab - v) : 5, v);
+            client_fail(c, state, "%s", tab != NULL ? tab + 1 : v);
+            return false;
+        }
+    }
+    if (!unknown) {
+        c->login_check = LOGIN_CHECK_DONE;
+        return true;
+    }
+    c->login_check = LOGIN_CHECK_RUNNING;
+    if (c->state == CL_LOGIN)
+        client_set_state(c, CL_IDLE);
+    if (pool_acquire(c) == ACQ_LINKED)
+        client_server_assigned(c); /* the relay sees the SETs through, then client_login_check_done */
+    return false;
+}
+
+void client_login_check_done(struct client *c)
+{
+    struct server *s = c->server;
+    bool ok = s != NULL && !s->sync_failed;
+    char state[6] = "08006";
+    char msg[256] = "wedpool: server connection lost while checking startup parameters";
+    if (s != NULL && !ok)
+        snprintf(msg, sizeof(msg), "%s", server_sync_error(s, state));
+    c->login_check = LOGIN_CHECK_DONE;
+    if (s != NULL)
+        pool_unlink(c, server_idle_boundary(s) ? UNLINK_RELEASE : UNLINK_CLOSE);
+    if (!ok) {
+        client_fail(c, state, "%s", msg);
+        return;
+    }
+    client_finish_login(c);
+}
+
 void client_finish_login(struct client *c)
 {
     struct pool *p = c->pool;
     c->params_sig = params_signature(&c->params);
+    if (!client_params_judged(c))
+        return;
     struct pbuf *o = &c->conn.out;
     for (int i = 0; i < p->welcome.n; i++) {
         const char *name = p->welcome.items[i].name;
@@ -413,11 +480,12 @@ static void client_login_process(struct client *c)
         uint32_t avail = b->len - b->parsed;
         const uint8_t *p = b->data + b->parsed;
         if (c->login->step == LS_STARTUP) {
-            if (avail < 4)
+            uint32_t len;
+            enum msg_status st = msg_next_startup(p, avail, PROTO_MAX_STARTUP, &len);
+            if (st == MSG_NEED_MORE)
                 break;
-            uint32_t len = proto_get_u32(p);
-            if (len < 8 || len > PROTO_MAX_STARTUP) {
-                client_protocol_error(c, "invalid length of startup packet (%u bytes)", len);
+            if (st != MSG_OK) {
+                client_protocol_error(c, "invalid length of startup packet (%u bytes)", proto_get_u32(p));
                 return;
             }
             if (avail < len)
@@ -431,6 +499,20 @@ static void client_login_process(struct client *c)
                 return;
             }
             if (sp.code == PROTO_SSL_REQUEST || sp.code == PROTO_GSSENC_REQUEST) {
+                if (b->len > b->parsed) {
+                    /* bytes sent before our answer would be read as if they came after the
+                     * negotiation (CVE-2021-23214, buffer stuffing) */
+                    client_protocol_error(c, "data after %s and before its answer",
+                                          sp.code == PROTO_SSL_REQUEST ? "SSLRequest" : "GSSENCRequest");
+                    return;
+                }
+                bool *asked = sp.code == PROTO_SSL_REQUEST ? &c->login->ssl_asked : &c->login->gss_asked;
+                if (*asked) {
+                    client_protocol_error(c, "%s sent twice", sp.code == PROTO_SSL_REQUEST ? "SSLRequest"
+                                                                                             : "GSSENCRequest");
+                    return;
+                }
+                *asked = true;
                 /* No TLS yet: the client may go on in plain text. */
                 pbuf_put_u8(&c->conn.out, 'N');
                 client_flush(c);
@@ -444,120 +526,33 @@ static void client_login_process(struct client *c)
             client_startup(c, &sp);
             continue;
         }
-        if (avail < 5)
+        struct msg m;
+        enum msg_status st = msg_next(p, avail, PROTO_MAX_PASSWORD, &m);
+        if (st == MSG_NEED_MORE)
             break;
-        uint8_t type = p[0];
-        uint32_t mlen = proto_get_u32(p + 1);
-        if (type != 'p') {
-            client_protocol_error(c, "expected a password message, got message type '%c'", type);
+        if (st == MSG_OK && m.type == 'X') {
+            client_close(c); /* the client gave up during authentication */
             return;
         }
-        if (mlen < 4 || mlen > 8192) {
-            client_protocol_error(c, "invalid password message length %u", mlen);
+        if (st == MSG_OK && m.type != 'p') {
+            client_protocol_error(c, "expected a password message, got message type 0x%02x", m.type);
             return;
         }
-        if (avail < mlen + 1)
+        if (st != MSG_OK) {
+            client_protocol_error(c, "invalid password message length %u", proto_get_u32(p + 1));
+            return;
+        }
+        if (!m.whole)
             break;
-        b->parsed += mlen + 1;
+        b->parsed += m.total;
         b->done = b->parsed;
-        client_password_msg(c, p + 5, mlen - 4);
+        client_password_msg(c, m.body, msg_body_len(&m));
     }
     if (c->state != CL_CLOSED && c->conn.buf != NULL) {
         conn_buf_release_if_empty(&c->conn);
         if (c->conn.buf != NULL)
             iobuf_compact(c->conn.buf);
     }
-}
-
-/* ---------------------------------------------------------------- relaying */
-
-void client_pump(struct client *c)
-{
-    struct conn *cc = &c->conn;
-    struct iobuf *b = cc->buf;
-    bool terminate = false;
-
-    if (b == NULL || b->len == b->done) {
-        conn_buf_release_if_empty(cc);
-        conn_want_read(cc, true);
-        return;
-    }
-    if (c->server == NULL) {
-        if (c->state != CL_IDLE)
-            return;
-        if (b->parsed == b->done && b->len - b->done >= 1 && b->data[b->done] == 'X') {
-            client_close(c); /* Terminate while idle: nothing to relay */
-            return;
-        }
-        if (pool_acquire(c) != ACQ_LINKED)
-            return;
-    }
-    struct server *s = c->server;
-    struct pool *p = c->pool;
-    while (b->parsed < b->len) {
-        if (cc->pkt_left > 0) {
-            uint32_t n = b->len - b->parsed;
-            if (n > cc->pkt_left)
-                n = cc->pkt_left;
-            b->parsed += n;
-            cc->pkt_left -= n;
-            continue;
-        }
-        uint32_t avail = b->len - b->parsed;
-        if (avail < 5)
-            break;
-        uint8_t type = b->data[b->parsed];
-        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
-        if (mlen < 4 || mlen > (uint32_t)rt.cfg.max_packet_size) {
-            if (mlen > (uint32_t)rt.cfg.max_packet_size)
-                client_protocol_error(c, "message of type '%c' is %u bytes, over max_packet_size=%d", type, mlen,
-                                      rt.cfg.max_packet_size);
-            else
-                client_protocol_error(c, "invalid message length %u for message type '%c'", mlen, type);
-            return;
-        }
-        if (type == 'X') {
-            terminate = true;
-            break;
-        }
-        s->txn_idle_since_us = 0;
-        if (type == 'Q' || type == 'S' || type == 'F') {
-            if (s->expect_z == 0)
-                s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
-            s->expect_z++;
-            if (type == 'S')
-                s->in_batch = false;
-        } else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C') {
-            s->in_batch = true;
-        }
-        if (type == 'Q' || type == 'E')
-            p->stats.query_count++;
-        cc->pkt_left = mlen + 1;
-    }
-    if (b->done < b->parsed) {
-        uint32_t before = b->done;
-        bool fatal;
-        bool all = conn_forward(cc, &s->conn, &fatal);
-        p->stats.bytes_in += b->done - before;
-        if (!all) {
-            if (fatal) {
-                server_close(s, "write to server failed");
-                return;
-            }
-            /* The server is not keeping up: stop reading this client until it drains. */
-            conn_want_read(cc, false);
-            return;
-        }
-    }
-    if (terminate) {
-        client_close(c);
-        return;
-    }
-    if (b->done == b->len)
-        conn_buf_release_if_empty(cc);
-    else
-        iobuf_compact(b);
-    conn_want_read(cc, true);
 }
 
 void client_server_assigned(struct client *c)

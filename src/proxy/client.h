@@ -13,8 +13,9 @@ void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...) _
 void client_close(struct client *c);
 /* A waiting client got its server: resume relaying its buffered messages. */
 void client_server_assigned(struct client *c);
-/* Relays the client's messages to its server, acquiring one when a transaction starts. */
-void client_pump(struct client *c);
+/* The server judged the client's startup parameters (its SETs were answered): finish the login or
+ * refuse the client with the server's error. */
+void client_login_check_done(struct client *c);
 /* Login completes: AuthenticationOk was sent; now the welcome parameters and ReadyForQuery. */
 void client_finish_login(struct client *c);
 /* Sends what is queued in c->conn.out; closes the client on a write error. */

@@ -154,41 +154,59 @@ static bool put_set(char *out, size_t cap, size_t *pos, const char *name, const 
     if (!put(out, cap, pos, "SET ", 4) || !put_ident(out, cap, pos, name))
         return false;
     if (value == NULL)
-        return put(out, cap, pos, " TO DEFAULT;", 12);
-    return put(out, cap, pos, " = ", 3) && put_literal(out, cap, pos, value) && put(out, cap, pos, ";", 1);
+        return put(out, cap, pos, " TO DEFAULT", 11);
+    return put(out, cap, pos, " = ", 3) && put_literal(out, cap, pos, value);
 }
 
-int params_sync_sql(const struct param_list *client, const struct param_list *server,
-                    const struct param_list *base, char *out, size_t cap)
+/* Reported parameters the server owns: a session cannot SET them (is_superuser and
+ * session_authorization follow SET ROLE / SET SESSION AUTHORIZATION), so wedpool never syncs them. */
+static const char *const read_only[] = {
+    "is_superuser", "session_authorization", "server_version", "server_version_num", "server_encoding",
+    "integer_datetimes", "in_hot_standby",
+};
+
+bool params_is_read_only(const char *name)
 {
-    size_t pos = 0;
+    for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
+        if (strcasecmp(read_only[i], name) == 0)
+            return true;
+    return false;
+}
+
+int params_sync_plan(const struct param_list *client, const struct param_list *server,
+                     const struct param_list *base, struct param_change *out, int max)
+{
     int count = 0;
-    if (cap > 0)
-        out[0] = '\0';
     for (int i = 0; i < client->n; i++) {
-        const char *want = client->items[i].value;
-        const char *have = params_get(server, client->items[i].name);
-        if (have != NULL && strcmp(have, want) == 0)
+        const char *name = client->items[i].name, *want = client->items[i].value;
+        const char *have = params_get(server, name);
+        if (params_is_read_only(name) || (have != NULL && strcmp(have, want) == 0))
             continue;
-        if (!put_set(out, cap, &pos, client->items[i].name, want))
+        if (count == max)
             return -1;
-        count++;
+        out[count++] = (struct param_change){name, want};
     }
     /* Values another client left on this server that this client never asked for. */
     for (int i = 0; i < server->n; i++) {
         const char *name = server->items[i].name;
-        if (params_get(client, name) != NULL)
+        if (params_get(client, name) != NULL || params_is_read_only(name))
             continue;
         const char *def = params_get(base, name);
         if (def != NULL && strcmp(def, server->items[i].value) == 0)
             continue;
-        if (def == NULL && !params_is_tracked_startup(name))
-            continue; /* a reported value we never changed (server_version, ...) */
-        if (!put_set(out, cap, &pos, name, def))
+        if (count == max)
             return -1;
-        count++;
+        out[count++] = (struct param_change){name, def};
     }
     return count;
+}
+
+bool params_set_sql(const char *name, const char *value, char *out, size_t cap)
+{
+    size_t pos = 0;
+    if (cap > 0)
+        out[0] = '\0';
+    return put_set(out, cap, &pos, name, value);
 }
 
 bool params_parse_options(const char *options, bool (*cb)(void *arg, const char *name, const char *value),

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "msg.h"
+#include "relay.h"
 #include "log.h"
 #include "loop.h"
 #include "md5.h"
@@ -155,10 +157,10 @@ struct server *server_launch(struct pool *p)
     return s;
 }
 
-bool server_is_clean(const struct server *s)
+bool server_idle_boundary(const struct server *s)
 {
-    return s->state == SV_ACTIVE && s->expect_z == 0 && s->swallow_z == 0 && s->txn == 'I' && !s->in_batch &&
-           s->conn.pkt_left == 0 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->done);
+    return expq_idle_boundary(&s->exp) && s->sync_left == 0 && s->conn.pkt_left == 0 &&
+           (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->done);
 }
 
 void server_close(struct server *s, const char *reason)
@@ -168,20 +170,25 @@ void server_close(struct server *s, const char *reason)
     struct pool *p = s->pool;
     struct client *c = s->client;
     log_debug("pool %s/%s: closing server %u: %s", p->name, p->user, s->id, reason);
+    if (c != NULL && s->conn.buf != NULL && s->conn.buf->done < s->conn.buf->parsed) {
+        bool fatal; /* what the server said last (its FATAL error, say) still goes to the client */
+        conn_forward(&s->conn, &c->conn, &fatal);
+    }
+    if (c != NULL)
+        pool_unlink(c, UNLINK_LOST);
     conn_close(&s->conn);
     if (s->scram != NULL) {
         scram_client_free(s->scram);
         s->scram = NULL;
     }
-    if (c != NULL) {
-        s->client = NULL;
-        c->server = NULL;
-        server_set_state(s, SV_CLOSED);
-        client_set_state(c, CL_IDLE);
-        client_fail(c, "08006", "wedpool: server connection lost (%s)", reason);
-        return;
-    }
+    server_sync_clear(s);
     server_set_state(s, SV_CLOSED);
+    if (c == NULL)
+        return;
+    if (s->fatal_sent)
+        client_close(c); /* it has PostgreSQL's own error already */
+    else
+        client_fail(c, "08006", "wedpool: server connection lost (%s)", reason);
 }
 
 static void server_send_startup(struct server *s)
@@ -313,22 +320,25 @@ static void server_login_process(struct server *s)
 {
     struct pool *p = s->pool;
     struct iobuf *b = s->conn.buf;
-    while (b != NULL && b->len - b->parsed >= 5) {
-        uint8_t type = b->data[b->parsed];
-        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
-        if (mlen < 4 || mlen + 1 > IOBUF_SIZE) {
-            server_login_failed(s, "08P01", "invalid message length %u from server during login", mlen);
+    while (b != NULL && b->parsed < b->len) {
+        struct msg m;
+        enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, IOBUF_SIZE - 1, &m);
+        if (st == MSG_NEED_MORE)
+            break;
+        if (st != MSG_OK) {
+            server_login_failed(s, "08P01", "invalid message length %u from server during login",
+                                proto_get_u32(b->data + b->parsed + 1));
             return;
         }
-        if (b->len - b->parsed < mlen + 1) {
+        if (!m.whole) {
             iobuf_compact(b);
             break;
         }
-        const uint8_t *body = b->data + b->parsed + 5;
-        size_t blen = mlen - 4;
-        b->parsed += mlen + 1;
+        const uint8_t *body = m.body;
+        size_t blen = msg_body_len(&m);
+        b->parsed += m.total;
         b->done = b->parsed;
-        switch (type) {
+        switch (m.type) {
         case 'R':
             if (!server_handle_auth(s, body, blen))
                 return;
@@ -337,6 +347,10 @@ static void server_login_process(struct server *s)
             struct preader r;
             const char *name, *value;
             preader_init(&r, body, blen);
+            if (s->base.n >= PARAMS_MAX) {
+                server_login_failed(s, "08P01", "server reports more than %d parameters", PARAMS_MAX);
+                return;
+            }
             if (preader_str(&r, &name) && preader_str(&r, &value)) {
                 params_set(&s->base, name, value);
                 params_set(&s->params, name, value);
@@ -365,7 +379,11 @@ static void server_login_process(struct server *s)
         case 'N':
             break;
         case 'Z':
-            s->txn = blen >= 1 ? (char)body[0] : 'I';
+            if (blen != 1) {
+                server_login_failed(s, "08P01", "ReadyForQuery of length %u from server", m.total - 1);
+                return;
+            }
+            s->exp.txn = (char)body[0];
             p->welcome_ready = true;
             p->last_fail_us = 0;
             log_debug("pool %s/%s: server %u logged in (pid %u)", p->name, p->user, s->id, s->be_pid);
@@ -373,187 +391,13 @@ static void server_login_process(struct server *s)
             pool_server_ready(s);
             return;
         default:
-            server_login_failed(s, "08P01", "unexpected message '%c' from server during login", type);
+            server_login_failed(s, "08P01", "unexpected message 0x%02x from server during login", m.type);
             return;
         }
     }
     if (!server_flush(s))
         return;
     conn_buf_release_if_empty(&s->conn);
-}
-
-static void server_protocol_error(struct server *s, const char *what, uint32_t value)
-{
-    struct pool *p = s->pool;
-    log_error("pool %s/%s: server %u: %s (%u); closing it", p->name, p->user, s->id, what, value);
-    server_close(s, "protocol error from server");
-}
-
-void server_pump(struct server *s)
-{
-    struct conn *sc = &s->conn;
-    struct iobuf *b = sc->buf;
-    struct client *c = s->client;
-    struct pool *p = s->pool;
-    bool release = false;
-
-    if (b == NULL) {
-        conn_want_read(sc, true);
-        return;
-    }
-    while (b->parsed < b->len) {
-        if (sc->pkt_left > 0) {
-            uint32_t n = b->len - b->parsed;
-            if (n > sc->pkt_left)
-                n = sc->pkt_left;
-            if (sc->pkt_drop)
-                iobuf_cut(b, b->parsed, n);
-            else
-                b->parsed += n;
-            sc->pkt_left -= n;
-            continue;
-        }
-        uint32_t avail = b->len - b->parsed;
-        if (avail < 5)
-            break;
-        uint8_t type = b->data[b->parsed];
-        uint32_t mlen = proto_get_u32(b->data + b->parsed + 1);
-        if (mlen < 4 || mlen > (uint32_t)rt.cfg.max_packet_size) {
-            server_protocol_error(s, "invalid message length", mlen);
-            return;
-        }
-        uint32_t total = mlen + 1;
-        bool drop = s->swallow_z > 0;
-        bool need_whole = type == 'Z' || type == 'S' || (drop && type == 'E');
-        if (need_whole && total > IOBUF_SIZE) {
-            if (type == 'Z' || type == 'S') {
-                server_protocol_error(s, "oversized status message", mlen);
-                return;
-            }
-            need_whole = false; /* a huge error we swallow: stream it away */
-        }
-        if (need_whole && avail < total) {
-            if (b->parsed + total > IOBUF_SIZE && b->done == b->parsed)
-                iobuf_compact(b);
-            break;
-        }
-        const uint8_t *body = b->data + b->parsed + 5;
-        switch (type) {
-        case 'Z':
-            s->txn = (char)body[0];
-            if (drop) {
-                s->swallow_z--;
-                iobuf_cut(b, b->parsed, total);
-                continue;
-            }
-            if (s->expect_z > 0) {
-                s->expect_z--;
-                if (s->expect_z == 0) {
-                    uint64_t now = now_us();
-                    p->stats.query_us += now - s->query_start_us;
-                    if (s->txn != 'I')
-                        s->txn_idle_since_us = now; /* the client holds a transaction and owes us a message */
-                }
-            }
-            b->parsed += total;
-            if (s->expect_z == 0 && s->txn == 'I' && !s->in_batch && c != NULL &&
-                (p->mode == POOL_MODE_TRANSACTION || c->terminate_after_txn)) {
-                release = true;
-                goto forward;
-            }
-            continue;
-        case 'S': {
-            struct preader r;
-            const char *name, *value;
-            preader_init(&r, body, mlen - 4);
-            if (preader_str(&r, &name) && preader_str(&r, &value)) {
-                params_set(&s->params, name, value);
-                if (!drop && c != NULL && params_is_tracked_startup(name)) {
-                    /* the client changed it (SET): the server now holds the client's new values */
-                    params_set(&c->params, name, value);
-                    c->params_sig = params_signature(&c->params);
-                    s->synced_sig = c->params_sig;
-                }
-            }
-            break;
-        }
-        case 'E':
-            if (drop) {
-                struct error_fields ef;
-                proto_parse_error(body, mlen - 4, &ef);
-                log_warn("pool %s/%s: server %u: wedpool's own query failed: %s (SQLSTATE %s)", p->name, p->user,
-                         s->id, ef.message, ef.sqlstate);
-                s->synced_sig = 0; /* its session state is no longer what we think */
-            }
-            break;
-        default:
-            break;
-        }
-        if (drop) {
-            uint32_t n = avail < total ? avail : total;
-            iobuf_cut(b, b->parsed, n);
-            if (n < total) {
-                sc->pkt_left = total - n;
-                sc->pkt_drop = true;
-            }
-            continue;
-        }
-        sc->pkt_drop = false;
-        if (avail >= total) {
-            b->parsed += total;
-        } else {
-            b->parsed += avail;
-            sc->pkt_left = total - avail;
-        }
-    }
-
-forward:
-    if (b->done < b->parsed) {
-        if (c == NULL) {
-            server_protocol_error(s, "data from a server with no client, bytes", b->parsed - b->done);
-            return;
-        }
-        uint32_t before = b->done;
-        bool fatal;
-        bool all = conn_forward(sc, &c->conn, &fatal);
-        p->stats.bytes_out += b->done - before;
-        if (!all) {
-            if (fatal) {
-                client_close(c);
-                return;
-            }
-            /* The client is slow: stop reading the server until it drains (backpressure). */
-            conn_want_read(sc, false);
-            s->release_pending = release;
-            return;
-        }
-    }
-    if (s->state == SV_RESET && s->swallow_z == 0) {
-        conn_buf_release_if_empty(sc);
-        pool_server_ready(s);
-        return;
-    }
-    if (release || s->release_pending) {
-        s->release_pending = false;
-        if (b->parsed < b->len) {
-            server_protocol_error(s, "data after the end of a transaction, bytes", b->len - b->parsed);
-            return;
-        }
-        conn_buf_release_if_empty(sc);
-        conn_want_read(sc, true);
-        if (c->terminate_after_txn) {
-            pool_unlink(c, true);
-            client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
-            return;
-        }
-        pool_unlink(c, true);
-        return;
-    }
-    if (b->done == b->len)
-        conn_buf_release_if_empty(sc);
-    else if (b->len == IOBUF_SIZE)
-        iobuf_compact(b);
-    conn_want_read(sc, true);
 }
 
 static void server_on_read(evutil_socket_t fd, short what, void *arg)
@@ -601,49 +445,137 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
         client_pump(s->client);
 }
 
-void server_send_internal_query(struct server *s, const char *sql)
+/* Queues a simple query of wedpool's own; its answers are dropped. */
+static bool server_send_own_query(struct server *s, const char *sql, enum exp_tag tag, uint16_t arg)
 {
     size_t m = pbuf_begin_msg(&s->conn.out, 'Q');
     pbuf_put_str(&s->conn.out, sql);
     pbuf_end_msg(&s->conn.out, m);
-    s->swallow_z++;
+    return !s->conn.out.failed && expq_push(&s->exp, EXP_QUERY, tag, true, arg);
 }
 
-void server_sync_params(struct server *s, struct client *c)
+void server_send_internal_query(struct server *s, const char *sql)
 {
+    if (!server_send_own_query(s, sql, EXP_TAG_INTERNAL, 0))
+        s->close_needed = true;
+}
+
+void server_sync_clear(struct server *s)
+{
+    for (int i = 0; i < s->nsync; i++) {
+        free(s->sync[i].name);
+        free(s->sync[i].value);
+    }
+    free(s->sync);
+    s->sync = NULL;
+    s->nsync = 0;
+    s->sync_left = 0;
+}
+
+/* Records a startup parameter's verdict for the pool: clients asking for the same value later are
+ * admitted or refused without a round trip. */
+static void pool_record_verdict(struct pool *p, const char *name, const char *value, const char *verdict)
+{
+    char key[WP_NAME_MAX * 2 + 2];
+    snprintf(key, sizeof(key), "%s=%s", name, value);
+    if (p->verdicts.n >= PARAMS_MAX)
+        params_free(&p->verdicts); /* bounded: start over rather than grow */
+    params_set(&p->verdicts, key, verdict);
+}
+
+const char *server_param_verdict(struct pool *p, const char *name, const char *value)
+{
+    char key[WP_NAME_MAX * 2 + 2];
+    if (snprintf(key, sizeof(key), "%s=%s", name, value) >= (int)sizeof(key))
+        return NULL;
+    return params_get(&p->verdicts, key);
+}
+
+void server_param_set_done(struct server *s, uint16_t idx, bool ok)
+{
+    if (idx >= s->nsync || s->sync_left == 0)
+        return;
+    struct param_change_owned *ch = &s->sync[idx];
+    if (ok) {
+        const char *v = ch->value != NULL ? ch->value : params_get(&s->base, ch->name);
+        if (v != NULL)
+            params_set(&s->params, ch->name, v);
+        else
+            params_remove(&s->params, ch->name);
+        if (ch->value != NULL)
+            pool_record_verdict(s->pool, ch->name, ch->value, "");
+    } else {
+        /* PostgreSQL rolled the failed SET back: the server keeps its recorded value. */
+        s->sync_failed = true;
+        if (ch->value != NULL && s->sync_error[0] != '\0')
+            pool_record_verdict(s->pool, ch->name, ch->value, s->sync_error);
+    }
+    if (--s->sync_left > 0)
+        return;
+    if (!s->sync_failed && s->client != NULL)
+        s->synced_sig = s->client->params_sig;
+    for (int i = 0; i < s->nsync; i++) {
+        free(s->sync[i].name);
+        free(s->sync[i].value);
+    }
+    s->nsync = 0;
+    s->sync_finished = true;
+}
+
+const char *server_sync_error(const struct server *s, char state[6])
+{
+    const char *tab = strchr(s->sync_error, '\t');
+    if (tab == NULL) {
+        strlcpy_ok(state, "08P01", 6);
+        return "wedpool: a session parameter could not be set on the server";
+    }
+    snprintf(state, 6, "%.*s", (int)(tab - s->sync_error), s->sync_error);
+    return tab + 1;
+}
+
+bool server_sync_params(struct server *s, struct client *c)
+{
+    s->sync_failed = false;
     /* Fast path: the server already holds exactly this client's kind of session. */
     if (s->synced_sig != 0 && s->synced_sig == c->params_sig)
-        return;
-    s->synced_sig = c->params_sig;
-    char sql[4096];
-    int n = params_sync_sql(&c->params, &s->params, &s->base, sql, sizeof(sql));
-    if (n == 0)
-        return;
-    if (n < 0) {
-        log_warn("client %u: session parameters too long to replay; server %u keeps its values", c->id, s->id);
-        s->synced_sig = 0;
-        return;
+        return true;
+    struct param_change ch[PARAMS_MAX * 2];
+    int n = params_sync_plan(&c->params, &s->params, &s->base, ch, (int)ARRAY_SIZE(ch));
+    s->synced_sig = 0;
+    s->sync_error[0] = '\0';
+    if (n <= 0) {
+        if (n == 0)
+            s->synced_sig = c->params_sig;
+        return n == 0;
     }
-    log_debug("server %u: syncing %d parameter(s) for client %u: %s", s->id, n, c->id, sql);
-    server_send_internal_query(s, sql);
-    /* Our record of the server follows the SETs; ParameterStatus replies confirm reported ones. */
-    for (int i = 0; i < c->params.n; i++)
-        params_set(&s->params, c->params.items[i].name, c->params.items[i].value);
-    for (int i = s->params.n - 1; i >= 0; i--) {
-        const char *name = s->params.items[i].name;
-        if (params_get(&c->params, name) == NULL && params_is_tracked_startup(name)) {
-            const char *def = params_get(&s->base, name);
-            if (def != NULL)
-                params_set(&s->params, name, def);
-            else
-                params_remove(&s->params, name);
-        }
+    server_sync_clear(s);
+    s->sync = calloc((size_t)n, sizeof(*s->sync));
+    if (s->sync == NULL)
+        return false;
+    log_debug("server %u: syncing %d parameter(s) for client %u", s->id, n, c->id);
+    /* One Query per SET: each is its own implicit transaction, so one refused value neither undoes
+     * the others nor leaves wedpool's record of the server wrong. */
+    for (int i = 0; i < n; i++) {
+        char sql[WP_NAME_MAX * 4 + 64];
+        struct param_change_owned *o = &s->sync[i];
+        o->name = strdup(ch[i].name);
+        o->value = ch[i].value != NULL ? strdup(ch[i].value) : NULL;
+        s->nsync = i + 1;
+        if (o->name == NULL || (ch[i].value != NULL && o->value == NULL) ||
+            !params_set_sql(ch[i].name, ch[i].value, sql, sizeof(sql)) ||
+            !server_send_own_query(s, sql, EXP_TAG_PARAM, (uint16_t)i))
+            return false;
+        s->sync_left++;
     }
+    return true;
 }
 
 void server_reset(struct server *s)
 {
-    server_send_internal_query(s, rt.cfg.server_reset_query);
+    if (!server_send_own_query(s, rt.cfg.server_reset_query, EXP_TAG_RESET, 0)) {
+        server_close(s, "out of memory");
+        return;
+    }
     /* DISCARD ALL resets every session parameter to its default. */
     params_free(&s->params);
     params_copy(&s->params, &s->base);

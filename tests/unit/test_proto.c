@@ -113,25 +113,36 @@ static void test_params_sync(void **state)
 {
     (void)state;
     struct param_list client = {0}, server = {0}, base = {0};
-    char sql[1024];
+    struct param_change ch[8];
+    char sql[256];
     params_set(&base, "TimeZone", "UTC");
+    params_set(&base, "is_superuser", "off");
     params_set(&server, "TimeZone", "UTC");
+    params_set(&server, "is_superuser", "on"); /* a previous client's SET ROLE */
     params_set(&client, "TimeZone", "Europe/London");
     params_set(&client, "application_name", "it's");
-    assert_int_equal(params_sync_sql(&client, &server, &base, sql, sizeof(sql)), 2);
-    assert_non_null(strstr(sql, "SET \"TimeZone\" = E'Europe/London';"));
-    assert_non_null(strstr(sql, "SET \"application_name\" = E'it''s';"));
-    /* equal values: nothing to do */
+    assert_int_equal(params_sync_plan(&client, &server, &base, ch, 8), 2);
+    assert_string_equal(ch[0].name, "TimeZone");
+    assert_string_equal(ch[0].value, "Europe/London");
+    assert_string_equal(ch[1].name, "application_name");
+    assert_true(params_set_sql(ch[1].name, ch[1].value, sql, sizeof(sql)));
+    assert_string_equal(sql, "SET \"application_name\" = E'it''s'");
+    /* equal values: nothing to do; read-only ones are never synced */
     params_set(&server, "TimeZone", "Europe/London");
     params_set(&server, "application_name", "it's");
-    assert_int_equal(params_sync_sql(&client, &server, &base, sql, sizeof(sql)), 0);
+    assert_int_equal(params_sync_plan(&client, &server, &base, ch, 8), 0);
     /* another client without those values: back to defaults */
     struct param_list other = {0};
-    assert_int_equal(params_sync_sql(&other, &server, &base, sql, sizeof(sql)), 2);
-    assert_non_null(strstr(sql, "SET \"TimeZone\" = E'UTC';"));
-    assert_non_null(strstr(sql, "SET \"application_name\" TO DEFAULT;"));
-    /* too small a buffer is reported, not overflowed */
-    assert_int_equal(params_sync_sql(&other, &server, &base, sql, 10), -1);
+    assert_int_equal(params_sync_plan(&other, &server, &base, ch, 8), 2);
+    assert_string_equal(ch[0].value, "UTC");
+    assert_null(ch[1].value);
+    assert_true(params_set_sql(ch[1].name, ch[1].value, sql, sizeof(sql)));
+    assert_string_equal(sql, "SET \"application_name\" TO DEFAULT");
+    /* too many changes, or too small a buffer, are reported, not overflowed */
+    assert_int_equal(params_sync_plan(&other, &server, &base, ch, 1), -1);
+    assert_false(params_set_sql(ch[0].name, ch[0].value, sql, 10));
+    assert_true(params_is_read_only("Is_Superuser"));
+    assert_false(params_is_read_only("TimeZone"));
     params_free(&client);
     params_free(&server);
     params_free(&base);

@@ -1,0 +1,434 @@
+/* relay.c — the per-message path. A client's messages go to its server (client_pump); the server's
+ * answers come back (server_pump). Each message is read with the iterator (msg.h), checked, matched
+ * against the server's queue of expected responses (expect.h), then forwarded or dropped; the queue
+ * alone says when a transaction ends and the server can serve another client. */
+#include "relay.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "msg.h"
+#include "pool.h"
+#include "runtime.h"
+#include "server.h"
+
+static void client_protocol_error(struct client *c, const struct msg *m, const char *what)
+{
+    if (m->type >= 0x21 && m->type < 0x7f)
+        client_fail(c, "08P01", "wedpool: protocol violation: %s (message type '%c')", what, m->type);
+    else
+        client_fail(c, "08P01", "wedpool: protocol violation: %s (message type 0x%02x)", what, m->type);
+}
+
+/* A framing error in the client's stream: reported with the exact reason, then the client goes. */
+static void client_bad_frame(struct client *c, enum msg_status st, const struct msg *m)
+{
+    char what[128];
+    if (st == MSG_TOO_LONG)
+        snprintf(what, sizeof(what), "message of %u bytes is over max_packet_size=%d",
+                 proto_get_u32(c->conn.buf->data + c->conn.buf->parsed + 1), rt.cfg.max_packet_size);
+    else
+        snprintf(what, sizeof(what), "invalid message length %u",
+                 proto_get_u32(c->conn.buf->data + c->conn.buf->parsed + 1));
+    client_protocol_error(c, m, what);
+}
+
+/* Checks the first message of an idle client before a server is taken for it: a client that opens
+ * with garbage never touches a server. Returns false if the client was closed. */
+static bool client_first_msg_ok(struct client *c)
+{
+    struct iobuf *b = c->conn.buf;
+    struct msg m;
+    enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, (uint32_t)rt.cfg.max_packet_size, &m);
+    if (st == MSG_NEED_MORE)
+        return true;
+    if (st != MSG_OK) {
+        client_bad_frame(c, st, &m);
+        return false;
+    }
+    if (!msg_frontend_type_ok(m.type)) {
+        client_protocol_error(c, &m, "unexpected message from client");
+        return false;
+    }
+    if (m.type == 'X') {
+        client_close(c); /* Terminate while idle: nothing to relay */
+        return false;
+    }
+    return true;
+}
+
+/* Sends what is parsed to the server. Returns false if the client or server was closed or output is
+ * blocked (then the client is not read until the server drains). */
+static bool client_forward(struct client *c, struct server *s)
+{
+    struct iobuf *b = c->conn.buf;
+    if (b->done == b->parsed && s->conn.out.len == 0)
+        return true;
+    uint32_t before = b->done;
+    bool fatal;
+    bool all = conn_forward(&c->conn, &s->conn, &fatal);
+    c->pool->stats.bytes_in += b->done - before;
+    if (all)
+        return true;
+    if (fatal)
+        server_close(s, "write to server failed");
+    else
+        conn_want_read(&c->conn, false); /* backpressure: wait for the server to drain */
+    return false;
+}
+
+void client_pump(struct client *c)
+{
+    struct conn *cc = &c->conn;
+    struct iobuf *b = cc->buf;
+
+    if (c->login_check == LOGIN_CHECK_RUNNING) {
+        /* linked only so the server judges its startup parameters; nothing is relayed yet */
+        struct server *s = c->server;
+        bool fatal;
+        if (s == NULL)
+            return;
+        if (s->sync_left == 0)
+            client_login_check_done(c);
+        else if (!conn_flush_out(&s->conn, &fatal) && fatal)
+            server_close(s, "write to server failed");
+        return;
+    }
+    if (b == NULL || b->len == b->done) {
+        conn_buf_release_if_empty(cc);
+        conn_want_read(cc, true);
+        return;
+    }
+    if (c->server == NULL) {
+        if (c->state != CL_IDLE || !client_first_msg_ok(c))
+            return;
+        if (b->len - b->parsed < MSG_HEADER) {
+            conn_want_read(cc, true);
+            return;
+        }
+        if (pool_acquire(c) != ACQ_LINKED)
+            return;
+    }
+    struct server *s = c->server;
+    struct pool *p = c->pool;
+    if (s->sync_left == 0 && s->sync_failed) {
+        client_fail(c, "53200", "wedpool: out of memory setting the session's parameters on the server");
+        return;
+    }
+    if (s->sync_left > 0) {
+        /* The server is taking this client's settings: its messages wait for the verdict, so no
+         * query ever runs with another client's settings. */
+        conn_want_read(cc, false);
+        client_forward(c, s);
+        return;
+    }
+    bool terminate = false;
+    while (b->parsed < b->len) {
+        if (cc->pkt_left > 0) { /* the rest of a large message streams through */
+            uint32_t n = b->len - b->parsed;
+            if (n > cc->pkt_left)
+                n = cc->pkt_left;
+            b->parsed += n;
+            cc->pkt_left -= n;
+            continue;
+        }
+        struct msg m;
+        enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, (uint32_t)rt.cfg.max_packet_size, &m);
+        if (st == MSG_NEED_MORE)
+            break;
+        const char *bad = NULL;
+        bool oom = false;
+        if (st == MSG_OK && !msg_frontend_type_ok(m.type))
+            bad = "unexpected message from client";
+        else if (st == MSG_OK && m.type != 'X') {
+            bool was_empty = expq_empty(&s->exp);
+            if (!expq_client_msg(&s->exp, m.type, &oom))
+                bad = oom ? "" : "only CopyData, CopyDone, CopyFail, Sync and Flush may follow COPY FROM STDIN";
+            else if (was_empty && !expq_empty(&s->exp))
+                s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
+        }
+        if (st != MSG_OK || bad != NULL) {
+            /* What came before is valid: it goes, so the server stays in step; then the client goes. */
+            if (!client_forward(c, s))
+                return;
+            if (oom)
+                client_fail(c, "53200", "wedpool: out of memory");
+            else if (st != MSG_OK)
+                client_bad_frame(c, st, &m);
+            else
+                client_protocol_error(c, &m, bad);
+            return;
+        }
+        if (m.type == 'X') {
+            terminate = true;
+            break;
+        }
+        s->txn_idle_since_us = 0;
+        if (m.type == 'Q' || m.type == 'E')
+            p->stats.query_count++;
+        b->parsed += MSG_HEADER + m.have;
+        cc->pkt_left = m.total - MSG_HEADER - m.have;
+    }
+    if (!client_forward(c, s))
+        return;
+    if (terminate) {
+        client_close(c);
+        return;
+    }
+    if (b->done == b->len)
+        conn_buf_release_if_empty(cc);
+    else
+        iobuf_compact(b);
+    conn_want_read(cc, true);
+}
+
+/* ---------------------------------------------------------------- server to client */
+
+static void server_protocol_error(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void server_protocol_error(struct server *s, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct pool *p = s->pool;
+    log_error("pool %s/%s: server %u: protocol violation: %s; closing it", p->name, p->user, s->id, msg);
+    server_close(s, "protocol violation from server");
+}
+
+/* An entry left the queue: wedpool's own requests act on their answers here. Nothing is closed or
+ * unlinked from inside the queue; server_pump acts on the flags afterwards. */
+static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped)
+{
+    struct server *s = arg;
+    switch (e->tag) {
+    case EXP_TAG_PARAM:
+        server_param_set_done(s, e->arg, !e->failed && !skipped);
+        break;
+    case EXP_TAG_RESET:
+    case EXP_TAG_INTERNAL:
+        if (e->failed || skipped)
+            s->close_needed = true; /* its session is not what wedpool thinks */
+        break;
+    default:
+        break;
+    }
+}
+
+static bool is_fatal(const char *severity)
+{
+    return strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0;
+}
+
+/* Drops the message (or the part of it present) at b->parsed. */
+static void drop_msg(struct conn *sc, const struct msg *m)
+{
+    struct iobuf *b = sc->buf;
+    uint32_t n = MSG_HEADER + m->have;
+    iobuf_cut(b, b->parsed, n);
+    sc->pkt_left = m->total - n;
+    sc->pkt_drop = sc->pkt_left > 0;
+}
+
+/* A ParameterStatus: the server's record follows; the client's follows when the client changed it. */
+static bool server_param_status(struct server *s, const struct msg *m, bool forwarded)
+{
+    struct preader r;
+    const char *name, *value;
+    preader_init(&r, m->body, msg_body_len(m));
+    if (!preader_str(&r, &name) || !preader_str(&r, &value)) {
+        server_protocol_error(s, "malformed ParameterStatus");
+        return false;
+    }
+    if (params_get(&s->params, name) == NULL && s->params.n >= PARAMS_MAX) {
+        server_protocol_error(s, "more than %d distinct parameters reported", PARAMS_MAX);
+        return false;
+    }
+    params_set(&s->params, name, value);
+    struct client *c = s->client;
+    if (forwarded && c != NULL && params_is_tracked_startup(name)) {
+        /* the client changed it (SET): the server now holds the client's new values */
+        params_set(&c->params, name, value);
+        c->params_sig = params_signature(&c->params);
+        s->synced_sig = c->params_sig;
+    }
+    return true;
+}
+
+/* Forwards what is parsed. Returns false if someone was closed or the client is not keeping up. */
+static bool server_forward(struct server *s, struct client *c)
+{
+    struct iobuf *b = s->conn.buf;
+    if (b->done == b->parsed)
+        return true;
+    if (c == NULL) {
+        server_protocol_error(s, "%u bytes for no client", b->parsed - b->done);
+        return false;
+    }
+    uint32_t before = b->done;
+    bool fatal;
+    bool all = conn_forward(&s->conn, &c->conn, &fatal);
+    s->pool->stats.bytes_out += b->done - before;
+    if (all)
+        return true;
+    if (fatal)
+        client_close(c);
+    else
+        conn_want_read(&s->conn, false); /* the client is slow: stop reading the server (backpressure) */
+    return false;
+}
+
+void server_pump(struct server *s)
+{
+    struct conn *sc = &s->conn;
+    struct iobuf *b = sc->buf;
+    struct client *c = s->client;
+    struct pool *p = s->pool;
+    bool release = false;
+
+    if (b == NULL) {
+        conn_want_read(sc, true);
+        return;
+    }
+    while (b->parsed < b->len) {
+        if (sc->pkt_left > 0) {
+            uint32_t n = b->len - b->parsed;
+            if (n > sc->pkt_left)
+                n = sc->pkt_left;
+            if (sc->pkt_drop)
+                iobuf_cut(b, b->parsed, n);
+            else
+                b->parsed += n;
+            sc->pkt_left -= n;
+            continue;
+        }
+        struct msg m;
+        enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, (uint32_t)rt.cfg.max_packet_size, &m);
+        if (st == MSG_NEED_MORE)
+            break;
+        if (st != MSG_OK) {
+            server_protocol_error(s, "invalid message length %u", proto_get_u32(b->data + b->parsed + 1));
+            return;
+        }
+        /* ReadyForQuery, ParameterStatus and errors are read whole; the rest may stream. */
+        if ((m.type == 'Z' || m.type == 'S' || m.type == 'E') && !m.whole) {
+            if (m.total <= IOBUF_SIZE) {
+                if (b->parsed + m.total > IOBUF_SIZE && b->done == b->parsed)
+                    iobuf_compact(b);
+                break;
+            }
+            if (m.type != 'E') {
+                server_protocol_error(s, "oversized '%c' message (%u bytes)", m.type, m.total);
+                return;
+            }
+            /* a huge error: its first fields are in the buffer, which is enough to judge it */
+        }
+        if (m.type == 'Z' && msg_body_len(&m) != 1) {
+            server_protocol_error(s, "ReadyForQuery of length %u", m.total - 1);
+            return;
+        }
+        const struct exp_entry *head = expq_head(&s->exp);
+        enum exp_verdict v;
+        bool ended = false;
+        if (m.type == 'E') {
+            struct error_fields ef;
+            proto_parse_error(m.body, m.have, &ef);
+            if (is_fatal(ef.severity)) {
+                /* The server is ending the session (57P01 terminate, 57P02/57P03 shutdown, ...): the
+                 * client gets PostgreSQL's own words, then the close. */
+                log_info("pool %s/%s: server %u ends its session: %s (SQLSTATE %s)", p->name, p->user, s->id,
+                         ef.message, ef.sqlstate);
+                if (c == NULL) {
+                    server_close(s, "server sent FATAL");
+                    return;
+                }
+                s->fatal_sent = true;
+                b->parsed += MSG_HEADER + m.have;
+                sc->pkt_left = m.total - MSG_HEADER - m.have;
+                sc->pkt_drop = false;
+                continue;
+            }
+            if (head != NULL && head->tag == EXP_TAG_PARAM && s->sync_error[0] == '\0')
+                snprintf(s->sync_error, sizeof(s->sync_error), "%.5s\t%s", ef.sqlstate, ef.message);
+            if (head != NULL && head->drop && head->tag != EXP_TAG_PARAM)
+                log_warn("pool %s/%s: server %u: wedpool's own query failed: %s (SQLSTATE %s)", p->name, p->user,
+                         s->id, ef.message, ef.sqlstate);
+        }
+        v = expq_server_msg(&s->exp, m.type, m.type == 'Z' ? (char)m.body[0] : 0, on_entry_done, s, &ended);
+        if (v == EXP_VIOLATION) {
+            server_protocol_error(s, "message '%c' answers no request (%u pending)", m.type, s->exp.n);
+            return;
+        }
+        if (m.type == 'S' && !server_param_status(s, &m, v == EXP_FORWARD))
+            return;
+        if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
+            v = EXP_DROP; /* asynchronous news for a server nobody holds */
+        if (v == EXP_DROP) {
+            drop_msg(sc, &m);
+            continue;
+        }
+        sc->pkt_drop = false;
+        b->parsed += MSG_HEADER + m.have;
+        sc->pkt_left = m.total - MSG_HEADER - m.have;
+        if (ended && expq_empty(&s->exp)) {
+            uint64_t now = now_us();
+            p->stats.query_us += now - s->query_start_us;
+            if (c != NULL && expq_idle_boundary(&s->exp) &&
+                (p->mode == POOL_MODE_TRANSACTION || c->terminate_after_txn)) {
+                release = true;
+                break; /* the transaction is over: nothing after it belongs to this client */
+            }
+        }
+    }
+    if (c != NULL && expq_empty(&s->exp) && !expq_idle_boundary(&s->exp) && s->txn_idle_since_us == 0)
+        s->txn_idle_since_us = now_us(); /* inside a transaction, waiting for the client */
+
+    if (release)
+        s->release_pending = true; /* done once the client has it all, maybe after a slow write */
+    if (!server_forward(s, c))
+        return;
+    if (s->state == SV_RESET && expq_empty(&s->exp)) {
+        conn_buf_release_if_empty(sc);
+        pool_server_ready(s);
+        return;
+    }
+    if (s->sync_finished && c != NULL) {
+        s->sync_finished = false;
+        /* the client's settings are in place (or were refused): its messages may go */
+        if (c->login_check == LOGIN_CHECK_RUNNING) {
+            client_login_check_done(c);
+            return;
+        }
+        if (s->sync_failed) {
+            char state[6];
+            const char *msg = server_sync_error(s, state);
+            client_fail(c, state, "%s", msg);
+            return;
+        }
+        client_server_assigned(c);
+    }
+    if (s->release_pending) {
+        s->release_pending = false;
+        if (b->parsed < b->len) {
+            server_protocol_error(s, "%u bytes after the end of a transaction", b->len - b->parsed);
+            return;
+        }
+        conn_buf_release_if_empty(sc);
+        conn_want_read(sc, true);
+        pool_unlink(c, UNLINK_RELEASE);
+        if (c->terminate_after_txn)
+            client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
+        else if (c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done)
+            client_server_assigned(c); /* more requests already buffered */
+        return;
+    }
+    if (b->done == b->len)
+        conn_buf_release_if_empty(sc);
+    else if (b->len == IOBUF_SIZE)
+        iobuf_compact(b);
+    conn_want_read(sc, true);
+}
