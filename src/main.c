@@ -40,23 +40,33 @@ static void apply_log_level(const struct wp_config *cfg)
         log_set_level(LOG_INFO);
 }
 
+/* Names every restart-only setting whose value in the file is not the running one. */
+static void log_pending_restart(const struct wp_config *cfg)
+{
+    struct config_setting_view v;
+    for (size_t i = 0; i < config_setting_count(); i++) {
+        config_setting_get(cfg, i, &v);
+        if (v.pending != NULL)
+            log_warn("reload: %s changed in the config file; restart wedpool to apply (running \"%s\", file \"%s\")",
+                     v.name, v.value, v.pending);
+    }
+}
+
 bool runtime_reload(char *err, size_t errlen)
 {
     struct wp_config fresh;
-    if (!config_load(config_path, &rt.cfg, &fresh, err, errlen)) {
+    bool ok = config_load(config_path, &rt.cfg, &fresh, err, errlen);
+    if (ok && !config_reload_merge(&rt.cfg, &fresh)) {
+        config_free(&fresh);
+        snprintf(err, errlen, "out of memory");
+        ok = false;
+    }
+    if (!ok) {
         rt.reload_failures++;
         log_error("reload of %s refused, running configuration kept: %s", config_path, err);
         return false;
     }
-    char need[512];
-    if (config_restart_needed(&rt.cfg, &fresh, need, sizeof(need)))
-        log_warn("reload: %s changed; that takes effect only after a restart", need);
-    /* Settings that need a restart keep their running values. */
-    memcpy(fresh.listen_addr, rt.cfg.listen_addr, sizeof(fresh.listen_addr));
-    fresh.listen_port = rt.cfg.listen_port;
-    memcpy(fresh.unix_socket_dir, rt.cfg.unix_socket_dir, sizeof(fresh.unix_socket_dir));
-    memcpy(fresh.logfile, rt.cfg.logfile, sizeof(fresh.logfile));
-    memcpy(fresh.pidfile, rt.cfg.pidfile, sizeof(fresh.pidfile));
+    log_pending_restart(&fresh);
     struct wp_config old = rt.cfg;
     rt.cfg = fresh;
     apply_log_level(&rt.cfg);

@@ -25,13 +25,16 @@ struct setting {
     size_t size;                 /* T_STR: capacity of the char array */
     const char *def;
     long min, max;               /* T_INT */
-    bool reload;                 /* RELOAD / SIGHUP applies it */
+    bool reload;                 /* RELOAD / SIGHUP applies it; otherwise the running value stays until a restart */
     const char *const *names;    /* T_ENUM; the value stored is the index (log_level: the text) */
+    bool secret;                 /* masked wherever it is shown (SHOW CONFIG, the log) */
 };
 
-#define S_INT(n, d, lo, hi, r) {#n, T_INT, offsetof(struct wp_config, n), 0, d, lo, hi, r, NULL}
-#define S_STR(n, d, r) {#n, T_STR, offsetof(struct wp_config, n), sizeof(((struct wp_config *)0)->n), d, 0, 0, r, NULL}
-#define S_ENUM(n, d, names, r) {#n, T_ENUM, offsetof(struct wp_config, n), 0, d, 0, 0, r, names}
+#define S_INT(n, d, lo, hi, r) {#n, T_INT, offsetof(struct wp_config, n), 0, d, lo, hi, r, NULL, false}
+#define S_TEXT(n, d, r, secret) {#n, T_STR, offsetof(struct wp_config, n), sizeof(((struct wp_config *)0)->n), d, 0, 0, r, NULL, secret}
+#define S_STR(n, d, r) S_TEXT(n, d, r, false)
+#define S_SECRET(n, d, r) S_TEXT(n, d, r, true)
+#define S_ENUM(n, d, names, r) {#n, T_ENUM, offsetof(struct wp_config, n), 0, d, 0, 0, r, names, false}
 
 static const struct setting settings[] = {
     S_STR(listen_addr, "127.0.0.1", false),
@@ -61,20 +64,21 @@ static const struct setting settings[] = {
     S_STR(admin_users, "postgres", true),
     S_STR(stats_users, "", true),
     S_STR(http_listen, "", false),
-    S_STR(http_auth_token, "", true),
+    S_SECRET(http_auth_token, "", true),
     S_INT(pg_stats_interval_s, "15", 0, 86400, false),
     S_STR(dogstatsd_addr, "", false),
     S_STR(otlp_endpoint, "", false),
-    S_STR(otlp_headers, "", false),
+    S_SECRET(otlp_headers, "", false),
     S_STR(environment, "production", true),
     S_INT(push_interval_s, "10", 1, 3600, false),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,
-     true, log_level_names},
+     true, log_level_names, false},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+_Static_assert(NSETTINGS <= WP_MAX_SETTINGS, "raise WP_MAX_SETTINGS (struct wp_config's pending[])");
 
 struct loader {
     struct wp_config *cfg;
@@ -576,6 +580,8 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
 
 void config_free(struct wp_config *cfg)
 {
+    for (size_t i = 0; i < NSETTINGS; i++)
+        free(cfg->pending[i]);
     free(cfg->dbs);
     if (cfg->users != NULL) {
         OPENSSL_cleanse(cfg->users, sizeof(*cfg->users) * cfg->nusers);
@@ -660,34 +666,48 @@ static void setting_text(const struct wp_config *cfg, const struct setting *s, c
     }
 }
 
-void config_setting_get(const struct wp_config *cfg, size_t i, const char **name, char *value, size_t vlen,
-                        const char **default_value, bool *reloadable)
+void config_setting_get(const struct wp_config *cfg, size_t i, struct config_setting_view *out)
 {
+    static const char mask[] = "********";
     const struct setting *s = &settings[i];
-    *name = s->name;
-    *default_value = s->def;
-    *reloadable = s->reload;
-    setting_text(cfg, s, value, vlen);
-    if ((strcmp(s->name, "http_auth_token") == 0 || strcmp(s->name, "otlp_headers") == 0) && value[0] != '\0')
-        snprintf(value, vlen, "********");
+    out->name = s->name;
+    out->default_value = s->def;
+    out->reloadable = s->reload;
+    setting_text(cfg, s, out->value, sizeof(out->value));
+    out->pending = cfg->pending[i];
+    if (s->secret) {
+        if (out->value[0] != '\0')
+            snprintf(out->value, sizeof(out->value), "%s", mask);
+        if (out->pending != NULL && out->pending[0] != '\0')
+            out->pending = mask;
+    }
 }
 
-bool config_restart_needed(const struct wp_config *old, const struct wp_config *cur, char *buf, size_t len)
+/* Bytes the setting occupies in struct wp_config. */
+static size_t setting_size(const struct setting *s)
 {
-    buf[0] = '\0';
+    return s->size > 0 ? s->size : sizeof(int);
+}
+
+bool config_reload_merge(const struct wp_config *running, struct wp_config *fresh)
+{
+    bool ok = true;
     for (size_t i = 0; i < NSETTINGS; i++) {
-        if (settings[i].reload)
+        const struct setting *s = &settings[i];
+        free(fresh->pending[i]);
+        fresh->pending[i] = NULL;
+        if (s->reload)
             continue;
-        char a[WP_PATH_MAX], b[WP_PATH_MAX];
-        setting_text(old, &settings[i], a, sizeof(a));
-        setting_text(cur, &settings[i], b, sizeof(b));
-        if (strcmp(a, b) != 0) {
-            if (buf[0] != '\0')
-                strncat(buf, ", ", len - strlen(buf) - 1);
-            strncat(buf, settings[i].name, len - strlen(buf) - 1);
+        char file[WP_VALUE_MAX], run[WP_VALUE_MAX];
+        setting_text(fresh, s, file, sizeof(file));
+        setting_text(running, s, run, sizeof(run));
+        if (strcmp(file, run) != 0) {
+            fresh->pending[i] = strdup(file);
+            ok = ok && fresh->pending[i] != NULL;
         }
+        memcpy((char *)fresh + s->offset, (const char *)running + s->offset, setting_size(s));
     }
-    return buf[0] != '\0';
+    return ok;
 }
 
 const char *config_pool_mode_name(int mode)

@@ -12,6 +12,8 @@
 #define WP_NAME_MAX 64     /* database and user names (PostgreSQL's NAMEDATALEN) */
 #define WP_SECRET_MAX 256  /* passwords and secrets */
 #define WP_PATH_MAX 1024
+#define WP_MAX_SETTINGS 64   /* rows of the [wedpool] settings table (checked at compile time) */
+#define WP_VALUE_MAX 1100    /* any setting's value as text, with room to spare */
 
 enum wp_pool_mode { POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION = 1 };
 enum wp_auth_type { AUTH_TRUST = 0, AUTH_MD5 = 1, AUTH_SCRAM = 2 };
@@ -87,6 +89,12 @@ struct wp_config {
     size_t ndbs;
     struct wp_user *users;        /* sorted by name */
     size_t nusers;
+
+    /* Per settings-table row, for restart-only settings: the value the file sets, as text, when it
+     * differs from the running one above (the file is the configured value, the field the
+     * effective one); a restart applies it. NULL if nothing is pending. Owned; set by
+     * config_reload_merge. */
+    char *pending[WP_MAX_SETTINGS];
 };
 
 /* Loads path, applies the environment overrides DB_POOL_MAX_CONNECTIONS (max_pool_size) and
@@ -109,13 +117,25 @@ int config_db_pool_mode(const struct wp_config *cfg, const struct wp_database *d
 int config_db_min_pool(const struct wp_config *cfg, const struct wp_database *db);
 int config_db_max_pool(const struct wp_config *cfg, const struct wp_database *db);
 
+/* Reload, driven by the settings table: fresh (just loaded from the file) keeps the file's value of
+ * every reloadable setting and takes running's value of every restart-only one; where the file's
+ * value of a restart-only setting differs from the running one, it is recorded in fresh->pending.
+ * False only when out of memory (fresh must then be freed and the reload refused). */
+bool config_reload_merge(const struct wp_config *running, struct wp_config *fresh)
+    __attribute__((warn_unused_result));
+
+/* One row of SHOW CONFIG; secrets (http_auth_token, otlp_headers) are masked in value and pending. */
+struct config_setting_view {
+    const char *name;
+    const char *default_value;
+    bool reloadable;              /* RELOAD / SIGHUP applies it; otherwise only a restart does */
+    char value[WP_VALUE_MAX];     /* the running value */
+    const char *pending;          /* the file's value that a restart would apply; NULL if none */
+};
+
 /* SHOW CONFIG: iterate i = 0 .. config_setting_count()-1. */
 size_t config_setting_count(void);
-/* Fills name, current value (as text) and default (as text) and whether RELOAD applies it. */
-void config_setting_get(const struct wp_config *cfg, size_t i, const char **name, char *value, size_t vlen,
-                        const char **default_value, bool *reloadable);
-/* Writes the names of changed settings that need a restart into buf ("" if none); returns true if any. */
-bool config_restart_needed(const struct wp_config *old, const struct wp_config *cur, char *buf, size_t len);
+void config_setting_get(const struct wp_config *cfg, size_t i, struct config_setting_view *out);
 
 const char *config_pool_mode_name(int mode);
 const char *config_auth_type_name(int type);

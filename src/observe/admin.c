@@ -287,19 +287,16 @@ static void show_lanes(struct client *c)
     result_end(&r, "SHOW");
 }
 
+/* value is what runs; pending_restart is the file's value that only a restart applies (NULL if none). */
 static void show_config(struct client *c)
 {
-    static const char *const cols[] = {"key", "value", "default", "changeable"};
+    static const char *const cols[] = {"key", "value", "default", "changeable", "pending_restart"};
     struct result r;
     result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
     for (size_t i = 0; i < config_setting_count(); i++) {
-        const char *name, *def;
-        char value[1100];
-        bool reloadable;
-        config_setting_get(&rt.cfg, i, &name, value, sizeof(value), &def, &reloadable);
-        if (strcmp(name, "auth_file") != 0 && strstr(name, "password") != NULL)
-            strlcpy_ok(value, "********", sizeof(value));
-        const char *vals[] = {name, value, def, reloadable ? "yes" : "no"};
+        struct config_setting_view v;
+        config_setting_get(&rt.cfg, i, &v);
+        const char *vals[] = {v.name, v.value, v.default_value, v.reloadable ? "yes" : "no", v.pending};
         result_row(&r, vals);
     }
     result_end(&r, "SHOW");

@@ -190,39 +190,103 @@ static void test_reload_reuses_scram(void **state)
     config_free(&c);
 }
 
-static void test_show_and_restart(void **state)
+/* The SHOW CONFIG row of key in cfg. */
+static struct config_setting_view row(const struct wp_config *cfg, const char *key)
+{
+    struct config_setting_view v = {0};
+    for (size_t i = 0; i < config_setting_count(); i++) {
+        config_setting_get(cfg, i, &v);
+        if (strcmp(v.name, key) == 0)
+            return v;
+    }
+    fail_msg("no setting %s", key);
+    return v;
+}
+
+/* Names of the settings with a pending value, comma-separated. */
+static const char *pending_list(const struct wp_config *cfg)
+{
+    static char buf[512];
+    buf[0] = '\0';
+    for (size_t i = 0; i < config_setting_count(); i++) {
+        struct config_setting_view v;
+        config_setting_get(cfg, i, &v);
+        if (v.pending != NULL)
+            snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", buf[0] ? "," : "", v.name);
+    }
+    return buf;
+}
+
+static void test_show_config(void **state)
 {
     (void)state;
-    struct wp_config a, b;
-    char err[1024], buf[256];
-    assert_true(load("[wedpool]\nauth_type = trust\n", &a, err));
-    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7777\nmin_pool_size = 0\nmax_pool_size = 9\nhttp_auth_token = s3cret\n", &b, err));
-    assert_true(config_restart_needed(&a, &b, buf, sizeof(buf)));
-    assert_string_equal(buf, "listen_port");
-    assert_false(config_restart_needed(&a, &a, buf, sizeof(buf)));
-    bool seen_max = false;
-    for (size_t i = 0; i < config_setting_count(); i++) {
-        const char *name, *def;
-        char value[1100];
-        bool reload;
-        config_setting_get(&b, i, &name, value, sizeof(value), &def, &reload);
-        if (strcmp(name, "max_pool_size") == 0) {
-            assert_string_equal(value, "9");
-            assert_string_equal(def, "50");
-            assert_true(reload);
-            seen_max = true;
-        }
-        if (strcmp(name, "http_auth_token") == 0)
-            assert_string_equal(value, "********");
-        if (strcmp(name, "listen_port") == 0)
-            assert_false(reload);
-    }
-    assert_true(seen_max);
+    struct wp_config b;
+    char err[1024];
+    assert_true(load("[wedpool]\nauth_type = trust\nmin_pool_size = 0\nmax_pool_size = 9\nhttp_auth_token = s3cret\n", &b, err));
+    struct config_setting_view v = row(&b, "max_pool_size");
+    assert_string_equal(v.value, "9");
+    assert_string_equal(v.default_value, "50");
+    assert_true(v.reloadable);
+    assert_null(v.pending);
+    assert_string_equal(row(&b, "http_auth_token").value, "********");
+    assert_string_equal(row(&b, "otlp_headers").value, ""); /* empty is not masked */
+    assert_false(row(&b, "listen_port").reloadable);
+    assert_string_equal(pending_list(&b), ""); /* a freshly loaded file has nothing pending */
     assert_true(config_list_contains("postgres, admin ,ops", "admin"));
     assert_false(config_list_contains("postgres,admins", "admin"));
     assert_false(config_list_contains("", "admin"));
-    config_free(&a);
     config_free(&b);
+}
+
+/* Every row's reload flag decides: the file's value for reloadable settings, the running value
+ * (and the file's as pending) for restart-only ones, whatever their type. */
+static void test_reload_merge(void **state)
+{
+    (void)state;
+    struct wp_config run, fresh, again;
+    char err[1024];
+    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7000\nhttp_listen = 127.0.0.1:9100\n"
+                     "pg_stats_interval_s = 15\nmax_pool_size = 20\nlog_level = info\n", &run, err));
+    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7001\nhttp_listen = 127.0.0.1:9101\n"
+                     "pg_stats_interval_s = 30\ndns_nameserver = 127.0.0.1:53\notlp_headers = api-key=k\n"
+                     "unix_socket_dir = /run/wp\nmax_pool_size = 30\nlog_level = debug\n"
+                     "server_reset_query =\n", &fresh, err));
+    assert_true(config_reload_merge(&run, &fresh));
+    /* restart-only: the running value stays, the file's is pending */
+    assert_int_equal(fresh.listen_port, 7000);
+    assert_string_equal(fresh.http_listen, "127.0.0.1:9100");
+    assert_int_equal(fresh.pg_stats_interval_s, 15);
+    assert_string_equal(fresh.dns_nameserver, "");
+    assert_string_equal(fresh.otlp_headers, "");
+    assert_string_equal(fresh.unix_socket_dir, "/tmp");
+    assert_string_equal(row(&fresh, "listen_port").value, "7000");
+    assert_string_equal(row(&fresh, "listen_port").pending, "7001");
+    assert_string_equal(row(&fresh, "http_listen").pending, "127.0.0.1:9101");
+    assert_string_equal(row(&fresh, "pg_stats_interval_s").pending, "30");
+    assert_string_equal(row(&fresh, "otlp_headers").pending, "********"); /* masked */
+    /* reloadable: the file's value */
+    assert_int_equal(fresh.max_pool_size, 30);
+    assert_string_equal(fresh.log_level, "debug");
+    assert_string_equal(fresh.server_reset_query, "");
+    assert_null(row(&fresh, "max_pool_size").pending);
+    assert_string_equal(pending_list(&fresh),
+                        "listen_port,unix_socket_dir,dns_nameserver,http_listen,pg_stats_interval_s,otlp_headers");
+
+    /* the file back as it runs: nothing pending; a second merge against the merged config keeps
+     * comparing with what runs, not with the previous file */
+    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7000\nhttp_listen = 127.0.0.1:9100\n"
+                     "unix_socket_dir = /run/wp\n", &again, err));
+    assert_true(config_reload_merge(&fresh, &again));
+    assert_string_equal(pending_list(&again), "unix_socket_dir");
+    assert_string_equal(again.unix_socket_dir, "/tmp");
+    assert_int_equal(again.max_pool_size, 50);
+    config_free(&again);
+    assert_true(load("[wedpool]\nauth_type = trust\nlisten_port = 7000\nhttp_listen = 127.0.0.1:9100\n", &again, err));
+    assert_true(config_reload_merge(&fresh, &again));
+    assert_string_equal(pending_list(&again), "");
+    config_free(&run);
+    config_free(&fresh);
+    config_free(&again);
 }
 
 int main(void)
@@ -233,7 +297,8 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_reload_reuses_scram),
-        cmocka_unit_test(test_show_and_restart),
+        cmocka_unit_test(test_show_config),
+        cmocka_unit_test(test_reload_merge),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
