@@ -504,17 +504,29 @@ void admin_welcome(struct client *c)
     client_flush(c);
 }
 
-void admin_process(struct client *c)
+/* The console's output is bounded: with this much unsent it parses no further command until the
+ * output has drained (client_on_write calls admin_process again), so a peer that pipelines commands
+ * without reading costs at most this plus one result plus its input buffer. */
+#define ADMIN_OUT_MAX (128u * 1024u)
+
+static bool admin_out_full(const struct client *c)
+{
+    return c->conn.out.len - c->conn.out_sent >= ADMIN_OUT_MAX;
+}
+
+/* Runs the buffered commands until the input runs out, PAUSE waits or the output is full; true in
+ * the last case, with commands possibly left. */
+static bool admin_run_commands(struct client *c)
 {
     struct iobuf *b = c->conn.buf;
     bool in_error = false;
-    while (c->state == CL_ADMIN && !c->pause_wait && b != NULL && b->len - b->parsed >= 5) {
+    while (c->state == CL_ADMIN && !c->pause_wait && !admin_out_full(c) && b != NULL && b->len - b->parsed >= 5) {
         const uint8_t *p = b->data + b->parsed;
         uint8_t type = p[0];
         uint32_t mlen = proto_get_u32(p + 1);
         if (mlen < 4 || mlen + 1 > IOBUF_SIZE) {
             client_fail(c, "08P01", "wedpool admin console: invalid message length %u", mlen);
-            return;
+            return false;
         }
         if (b->len - b->parsed < mlen + 1)
             break;
@@ -527,11 +539,11 @@ void admin_process(struct client *c)
             preader_init(&r, p + 5, mlen - 4);
             if (!preader_str(&r, &sql)) {
                 client_fail(c, "08P01", "wedpool admin console: malformed query message");
-                return;
+                return false;
             }
             admin_query(c, sql);
             if (c->state != CL_ADMIN)
-                return;
+                return false;
             if (c->pause_wait)
                 break;
             proto_ready(&c->conn.out, 'I');
@@ -539,7 +551,7 @@ void admin_process(struct client *c)
         }
         case 'X':
             client_close(c);
-            return;
+            return false;
         case 'S':
             proto_ready(&c->conn.out, 'I');
             in_error = false;
@@ -557,5 +569,24 @@ void admin_process(struct client *c)
         if (c->conn.buf != NULL)
             iobuf_compact(c->conn.buf);
     }
-    client_flush(c);
+    return admin_out_full(c);
+}
+
+void admin_process(struct client *c)
+{
+    bool held_by_output;
+    do {
+        held_by_output = admin_run_commands(c);
+        if (c->state != CL_ADMIN)
+            return;
+        client_flush(c);
+        if (c->state != CL_ADMIN)
+            return;
+        /* All sent at once: no write event will come to resume us, so go on now. */
+    } while (held_by_output && c->conn.out.len == 0);
+    /* Parsing is held (PAUSE waiting, output full): read on while the input buffer has room, so a
+     * disconnect is still noticed, then stop watching the socket, which would otherwise stay
+     * readable and spin the loop. Whatever ends the hold calls admin_process again. */
+    if (c->state == CL_ADMIN)
+        conn_want_read(&c->conn, c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE);
 }

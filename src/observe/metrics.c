@@ -7,6 +7,7 @@
 
 #include "pgstats.h"
 #include "health.h"
+#include "listener.h"
 #include "pool.h"
 #include "push.h"
 #include "runtime.h"
@@ -224,6 +225,9 @@ void metrics_prometheus(struct pbuf *b)
     out(b, "wedpool_config_reloads_total %llu\n", (unsigned long long)rt.reloads);
     head(b, "wedpool_config_reload_failures_total", "counter", "Reloads refused because of errors.");
     out(b, "wedpool_config_reload_failures_total %llu\n", (unsigned long long)rt.reload_failures);
+    head(b, "wedpool_accept_pauses_total", "counter",
+         "Times accepting new connections was paused for a second because accept() ran out of file descriptors.");
+    out(b, "wedpool_accept_pauses_total %llu\n", (unsigned long long)listener_accept_pauses());
     head(b, "wedpool_paused", "gauge", "1 while PAUSE is in effect.");
     out(b, "wedpool_paused %d\n", rt.paused ? 1 : 0);
     head(b, "wedpool_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");

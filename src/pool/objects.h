@@ -74,7 +74,7 @@ struct client {
     bool login_wait;            /* waiting for a server only to learn the welcome parameters */
     uint8_t login_check;        /* enum login_check: startup parameters judged by a server */
     bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
-    bool reject_too_many;       /* over max_client_conn: refuse after the startup packet */
+    bool reject_too_many;       /* over max_client_conn: refuse after the startup packet unless an admin */
     bool on_reserve;            /* its server is one of the emergency reserve connections */
     bool pause_wait;            /* admin console: its PAUSE waits for servers in use to be released */
     uint8_t lane;               /* index into the configuration's lanes */

@@ -52,8 +52,41 @@ static void login_free(struct client *c)
     c->login = NULL;
 }
 
+/* Connections are counted against max_client_conn from accept. Past it, a connection may still log
+ * in to the console as an admin_users member (others are refused after their startup packet); past
+ * max_client_conn + ADMIN_RESERVE_CONN, connections are refused at accept. */
+#define ADMIN_RESERVE_CONN 3
+#define TOO_MANY_FMT "sorry, too many clients already (wedpool max_client_conn=%d)"
+
+/* Refuses a connection before spending anything on it: one ErrorResponse, best effort, and close.
+ * A connection flood is what brings us here, so at most one log line a second. */
+static void client_refuse_at_accept(int fd)
+{
+    static uint64_t last_log_us, refused;
+    refused++;
+    uint64_t now = now_us();
+    if (last_log_us == 0 || elapsed_us(now, last_log_us) >= 1000000) {
+        log_warn("refused %llu connection%s at accept: max_client_conn=%d plus %d admin slots in use",
+                 (unsigned long long)refused, refused == 1 ? "" : "s", rt.cfg.max_client_conn, ADMIN_RESERVE_CONN);
+        last_log_us = now;
+        refused = 0;
+    }
+    metrics_count_error("53300");
+    struct pbuf b;
+    pbuf_init(&b);
+    proto_error(&b, "FATAL", "53300", TOO_MANY_FMT, rt.cfg.max_client_conn);
+    if (send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug("refusing a connection: %s", strerror(errno));
+    pbuf_free(&b);
+    close(fd);
+}
+
 void client_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 {
+    if (clients_total() >= rt.cfg.max_client_conn + ADMIN_RESERVE_CONN) {
+        client_refuse_at_accept(fd);
+        return;
+    }
     struct client *c = client_new(fd);
     if (c == NULL) {
         log_error("out of memory accepting a client");
@@ -363,10 +396,11 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
         client_fail(c, "08P01", "user or database name too long");
         return;
     }
-    if (c->reject_too_many) {
+    if (c->reject_too_many &&
+        !(strcmp(c->database, "wedpool") == 0 && config_list_contains(rt.cfg.admin_users, c->user))) {
         log_warn("client %u (%s:%u): refused, max_client_conn=%d reached", c->id, c->addr, c->port,
                  rt.cfg.max_client_conn);
-        client_fail(c, "53300", "sorry, too many clients already (wedpool max_client_conn=%d)", rt.cfg.max_client_conn);
+        client_fail(c, "53300", TOO_MANY_FMT, rt.cfg.max_client_conn);
         return;
     }
     if (rt.shutting_down) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,8 +16,12 @@
 #include "client.h"
 #include "log.h"
 #include "loop.h"
+#include "pool.h"
 
 #define MAX_LISTENERS 8
+/* Out of descriptors, accepting again at once would spin: the listening socket stays readable while
+ * accept fails. Stop watching the sockets for this long, as PgBouncer does. */
+#define ACCEPT_PAUSE_US 1000000
 
 struct listener {
     int fd;
@@ -26,6 +31,42 @@ struct listener {
 
 static struct listener listeners[MAX_LISTENERS];
 static int nlisteners;
+static struct event resume_ev;   /* timer ending an accept pause */
+static bool accept_paused;
+static uint64_t accept_pauses;   /* for wedpool_accept_pauses_total */
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    accept_paused = false;
+    for (int i = 0; i < nlisteners; i++)
+        event_add(&listeners[i].ev, NULL);
+}
+
+/* accept failed for lack of a resource (descriptors, kernel memory): stop accepting for a while and
+ * say so once for the pause. Waiting connections stay in the backlog. */
+static void accept_pause(int err)
+{
+    if (accept_paused)
+        return;
+    accept_paused = true;
+    accept_pauses++;
+    for (int i = 0; i < nlisteners; i++)
+        event_del(&listeners[i].ev);
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_error("accept: %s with %d clients connected (open-files limit %llu); not accepting new connections for "
+              "%d ms (pause %llu; raise the open-files limit or lower max_client_conn)",
+              strerror(err), clients_total(), (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_US / 1000,
+              (unsigned long long)accept_pauses);
+    struct timeval tv = {ACCEPT_PAUSE_US / 1000000, ACCEPT_PAUSE_US % 1000000};
+    evtimer_assign(&resume_ev, loop_base(), accept_resume, NULL);
+    evtimer_add(&resume_ev, &tv);
+}
+
+uint64_t listener_accept_pauses(void)
+{
+    return accept_pauses;
+}
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
@@ -35,8 +76,8 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         socklen_t len = sizeof(ss);
         int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_error("accept: out of file descriptors (%s); raise the open-files limit", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(errno);
             else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
                 log_warn("accept: %s", strerror(errno));
             return;
@@ -141,6 +182,10 @@ bool listener_start(const struct wp_config *cfg)
 
 void listener_stop(void)
 {
+    if (accept_paused) {
+        event_del(&resume_ev);
+        accept_paused = false;
+    }
     for (int i = 0; i < nlisteners; i++) {
         event_del(&listeners[i].ev);
         close(listeners[i].fd);

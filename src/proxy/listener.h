@@ -3,6 +3,7 @@
 #define WEDPOOL_LISTENER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -10,5 +11,7 @@
 bool listener_start(const struct wp_config *cfg);
 /* Stops accepting and closes the sockets (the unix socket file is removed). */
 void listener_stop(void);
+/* Times accepting was paused because accept() ran out of descriptors or kernel memory. */
+uint64_t listener_accept_pauses(void);
 
 #endif
