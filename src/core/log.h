@@ -3,6 +3,7 @@
 #define WEDPOOL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_FATAL };
 
@@ -16,6 +17,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+/* Makes src[0..len) safe to write as part of one log line: \n, \r, \t and \\ become those two-character
+ * escapes; other C0 controls, DEL, C1 controls and bytes that are not valid UTF-8 become \xNN
+ * (C1 as \u00NN); valid UTF-8 is copied as is. Every log message goes through it, so a user name,
+ * database, option or server error text from a peer can never forge a line. Writes at most cap-1
+ * bytes and a NUL (cap > 0), never cutting an escape or a character in two; returns the bytes
+ * written before the NUL. Pure: unit-tested. */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
+
 /* Logs and aborts: for broken invariants only, never for a peer's fault. */
 _Noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -164,6 +164,13 @@ class Postgres:
                         "and application_name is distinct from 'wedpool-stats'")
         return [dict(pid=r[0], user=r[1], state=r[2], snapshot=r[3], in_xact=r[4]) for r in rows]
 
+    def running(self, like):
+        """Whether a backend is executing a statement matching like (an SQL LIKE pattern) right
+        now: what a test waits for before cancelling it or asserting that others wait behind it."""
+        like = like.replace("'", "''")
+        return self.sql("select count(*) from pg_stat_activity where state = 'active' "
+                        f"and query like '{like}' and pid <> pg_backend_pid()")[0][0] > 0
+
     def terminate_clients(self, timeout=5):
         """Ends every client backend of the test databases (a server connection a test left
         running, e.g. a pg_sleep whose pooler is gone), so the next test starts from zero."""

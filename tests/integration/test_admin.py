@@ -36,7 +36,7 @@ def test_show_pools(wedpool):
     a.execute("select 1")
     t = spawn(lambda: b.execute("select 1"))
     assert wait_for(lambda: wedpool.pool()["cl_waiting"] == 1)
-    time.sleep(0.3)
+    time.sleep(0.3)  # b keeps waiting for 0.3 s: maxwait must show it
     rows = wedpool.admin("SHOW POOLS")
     has_columns(rows, POOLS_COLUMNS)
     p = wedpool.pool()
@@ -162,9 +162,8 @@ def test_pause_and_resume(wedpool):
     assert wedpool.admin("PAUSE") == "PAUSE"
     c = wedpool.connect()
     t = spawn(lambda: (c.execute("select 1").fetchone()[0], time.time()))
-    time.sleep(0.5)
-    assert t.is_alive()  # waits while paused
-    assert wedpool.pool()["cl_waiting"] == 1
+    assert wait_for(lambda: wedpool.pool()["cl_waiting"] == 1), wedpool.pool()  # queued while paused
+    assert t.is_alive()
     resumed = time.time()
     assert wedpool.admin("RESUME") == "RESUME"
     t.join(5)
@@ -180,7 +179,7 @@ def test_pause_waits_for_running_transactions(wedpool):
     a.execute("begin")
     a.execute("select 1")
     p = spawn(lambda: wedpool.admin("PAUSE"))
-    time.sleep(0.5)
+    assert wait_for(lambda: "waiting for 1 server connection" in wedpool.log()), wedpool.log()[-2000:]
     assert p.is_alive(), "PAUSE answered while a transaction still held its server"
     a.execute("insert into pgbench_history(tid, bid, aid, delta) values (0, 0, 0, 0)")
     a.execute("commit")
@@ -196,7 +195,7 @@ def test_resume_cancels_a_waiting_pause(wedpool):
     a = wedpool.connect()
     a.execute("begin")
     p = spawn(lambda: wedpool.admin("PAUSE"))
-    wait_for(lambda: "waiting for 1 server connection" in wedpool.log())
+    assert wait_for(lambda: "waiting for 1 server connection" in wedpool.log()), wedpool.log()[-2000:]
     assert wedpool.admin("RESUME") == "RESUME"
     p.join(10)
     assert isinstance(p.error, psycopg.Error) and p.error.sqlstate == "57014"

@@ -1,6 +1,5 @@
 """CancelRequest: wedpool hands out its own BackendKeyData and forwards a cancel to the server
 connection its client is using at that moment, and to no other."""
-import threading
 import time
 
 import psycopg
@@ -14,12 +13,14 @@ def test_cancel_running_query(wedpool, mode):
     wedpool.settings["pool_mode"] = mode
     wedpool.start()
     with wedpool.connect() as c:
-        threading.Timer(0.5, c.cancel).start()
+        t = spawn(lambda: c.execute("select pg_sleep(10)"))
+        assert wait_for(lambda: wedpool.pg.running("select pg_sleep(10)"))
         t0 = time.time()
-        with pytest.raises(psycopg.errors.QueryCanceled) as e:
-            c.execute("select pg_sleep(10)")
-        assert e.value.sqlstate == "57014"
-        assert time.time() - t0 < 2.5
+        c.cancel()
+        t.join(5)
+        assert isinstance(t.error, psycopg.errors.QueryCanceled), t.error
+        assert t.error.sqlstate == "57014"
+        assert time.time() - t0 < 2
         assert c.execute("select 1").fetchone()[0] == 1
 
 
@@ -27,11 +28,13 @@ def test_cancel_inside_a_transaction(wedpool):
     wedpool.start()
     with wedpool.connect(autocommit=False) as c:
         c.execute("select 1")
-        threading.Timer(0.5, c.cancel).start()
+        t = spawn(lambda: c.execute("select pg_sleep(10)"))
+        assert wait_for(lambda: wedpool.pg.running("select pg_sleep(10)"))
         t0 = time.time()
-        with pytest.raises(psycopg.errors.QueryCanceled):
-            c.execute("select pg_sleep(10)")
-        assert time.time() - t0 < 2.5
+        c.cancel()
+        t.join(5)
+        assert isinstance(t.error, psycopg.errors.QueryCanceled), t.error
+        assert time.time() - t0 < 2
         c.rollback()
         assert c.execute("select 2").fetchone()[0] == 2
 
@@ -42,11 +45,13 @@ def test_cancel_reaches_only_its_own_client(wedpool):
     wedpool.start()
     victim, bystander = wedpool.connect(), wedpool.connect()
     other = spawn(lambda: bystander.execute("select pg_sleep(1.5), 'done'").fetchone()[1])
-    threading.Timer(0.5, victim.cancel).start()
+    hit = spawn(lambda: victim.execute("select pg_sleep(10)"))
+    assert wait_for(lambda: wedpool.pg.running("select pg_sleep(1.5)%") and wedpool.pg.running("select pg_sleep(10)"))
     t0 = time.time()
-    with pytest.raises(psycopg.errors.QueryCanceled):
-        victim.execute("select pg_sleep(10)")
-    assert time.time() - t0 < 2.5
+    victim.cancel()
+    hit.join(5)
+    assert isinstance(hit.error, psycopg.errors.QueryCanceled), hit.error
+    assert time.time() - t0 < 2
     other.join(5)
     assert other.error is None and other.result == "done"
     victim.close()
@@ -75,7 +80,7 @@ def test_bogus_or_stale_cancel_keys_cancel_nothing(wedpool):
         w.login()
         pid, key = w.key
         w.send_msg(b"Q", b"select pg_sleep(1), 'finished'\0")
-        time.sleep(0.3)
+        assert wait_for(lambda: wedpool.pg.running("select pg_sleep(1), 'finished'"))
         cancel_request(wedpool.port, pid, key ^ 0x5A5A5A5A)  # right pid, wrong secret
         cancel_request(wedpool.port, pid + 1, key)
         cancel_request(wedpool.port, stale_pid, stale_key)   # a client that has left
@@ -83,7 +88,7 @@ def test_bogus_or_stale_cancel_keys_cancel_nothing(wedpool):
         assert r.error is None and r.rows == [("", "finished")]
         # and the right key does cancel
         w.send_msg(b"Q", b"select pg_sleep(10)\0")
-        time.sleep(0.3)
+        assert wait_for(lambda: wedpool.pg.running("select pg_sleep(10)"))
         cancel_request(wedpool.port, pid, key)
         r = w.read_result()
         assert r.error is not None and r.error.sqlstate == "57014"
@@ -95,7 +100,7 @@ def test_cancel_of_an_idle_client_is_harmless(wedpool):
     with wedpool.connect() as idle, wedpool.connect() as busy:
         idle.execute("select 1")
         t = spawn(lambda: busy.execute("select pg_sleep(1), 'ok'").fetchone()[1])
-        assert wait_for(lambda: wedpool.pool()["sv_active"] == 1)
+        assert wait_for(lambda: wedpool.pg.running("select pg_sleep(1), 'ok'"))
         idle.cancel()  # idle has no server: busy, which holds the only one, must not be hit
         t.join(5)
         assert t.error is None and t.result == "ok"

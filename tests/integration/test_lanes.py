@@ -65,17 +65,12 @@ def hold_server(wedpool, seconds):
     holder = wedpool.connect(application_name="holder")
     t = threading.Thread(target=lambda: holder.execute(f"select pg_sleep({seconds})"))
     t.start()
-    deadline = time.time() + 5
-    while wedpool.pool()["sv_active"] < 1 and time.time() < deadline:
-        time.sleep(0.02)
+    assert wait_for(lambda: wedpool.pg.running(f"select pg_sleep({seconds})"))
     return t, holder
 
 
 def wait_waiting(wedpool, n):
-    deadline = time.time() + 5
-    while wedpool.pool()["cl_waiting"] < n and time.time() < deadline:
-        time.sleep(0.02)
-    assert wedpool.pool()["cl_waiting"] >= n
+    assert wait_for(lambda: wedpool.pool()["cl_waiting"] >= n), wedpool.pool()
 
 
 def test_service_order_is_priority_then_fifo(wedpool):
@@ -186,10 +181,13 @@ def test_max_active_caps_a_lane(wedpool):
     wedpool.start()
     rec = Recorder(wedpool)
     for i in range(3):
-        rec.run(f"bg{i}", "report", sql="select pg_sleep(0.4)")
-    time.sleep(0.2)
-    lanes = {r["lane"]: r for r in wedpool.admin("SHOW LANES")}
-    assert lanes["background"]["active"] == "1" and lanes["background"]["waiting"] == "2"
+        rec.run(f"bg{i}", "report", sql="select pg_sleep(0.8)")
+
+    def background_when_all_arrived():
+        lane = {r["lane"]: r for r in wedpool.admin("SHOW LANES")}["background"]
+        return lane if int(lane["active"]) + int(lane["waiting"]) == 3 else None
+    lane = wait_for(background_when_all_arrived)
+    assert lane is not None and lane["active"] == "1" and lane["waiting"] == "2", lane
     with wedpool.connect() as d:  # the default lane still gets one of the other servers at once
         t0 = time.time()
         d.execute("select 1")

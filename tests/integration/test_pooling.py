@@ -56,8 +56,8 @@ def test_transaction_holds_the_server_until_commit(wedpool):
     a.execute("select 1")
     t = spawn(lambda: (b.execute("select 2").fetchone()[0], time.time()))
     assert wait_for(lambda: wedpool.pool()["cl_waiting"] == 1)
-    time.sleep(0.3)
-    assert t.is_alive()  # b waits while a is in its transaction
+    time.sleep(0.3)  # a stays in its transaction a while: b keeps waiting
+    assert t.is_alive() and wedpool.pool()["cl_waiting"] == 1
     committed = time.time()
     a.execute("commit")
     t.join(5)
@@ -76,8 +76,8 @@ def test_failed_transaction_holds_the_server_until_rollback(wedpool):
     assert a.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
     t = spawn(lambda: b.execute("select 2").fetchone()[0])
     assert wait_for(lambda: wedpool.pool()["cl_waiting"] == 1)
-    time.sleep(0.2)
-    assert t.is_alive()
+    time.sleep(0.2)  # a stays in its failed transaction a while: b keeps waiting
+    assert t.is_alive() and wedpool.pool()["cl_waiting"] == 1
     a.execute("rollback")
     t.join(5)
     assert t.error is None and t.result == 2
@@ -141,8 +141,8 @@ def test_session_mode_gives_each_client_its_own_server(wedpool):
     c = wedpool.connect()
     t = spawn(lambda: c.execute("select pg_backend_pid()").fetchone()[0])
     assert wait_for(lambda: wedpool.pool()["cl_waiting"] == 1)
-    time.sleep(0.2)
-    assert t.is_alive()
+    time.sleep(0.2)  # a and b stay connected a while: c keeps waiting
+    assert t.is_alive() and wedpool.pool()["cl_waiting"] == 1
     # ... until one of them leaves, and then gets its server
     a.close()
     t.join(5)
@@ -183,7 +183,7 @@ def test_idle_servers_above_min_pool_size_close_after_idle_timeout(wedpool):
         c.execute("commit")
     # the surplus goes away after idle_timeout_ms, min_pool_size stays
     assert wait_for(lambda: len(wedpool.pg.backends()) == 2, timeout=6)
-    time.sleep(0.7)
+    time.sleep(0.7)  # idle for longer than idle_timeout_ms again: min_pool_size still stays
     assert len(wedpool.pg.backends()) == 2
     p = wedpool.pool()
     assert p["sv_idle"] + p["sv_used"] == 2 and p["sv_active"] == 0
@@ -209,7 +209,7 @@ def test_server_lifetime_replaces_old_servers(wedpool):
     wedpool.start()
     with wedpool.connect() as c:
         first = c.execute("select pg_backend_pid()").fetchone()[0]
-        time.sleep(1.2)
+        time.sleep(1.2)  # the server outlives server_lifetime_s
 
         def changed():
             return c.execute("select pg_backend_pid()").fetchone()[0] != first
@@ -280,6 +280,7 @@ def test_idle_server_that_died_is_not_handed_out(wedpool):
         pid = a.execute("select pg_backend_pid()").fetchone()[0]
         wedpool.pg.sql(f"select pg_terminate_backend({pid})")
         assert wait_for(lambda: pid not in [b["pid"] for b in wedpool.pg.backends()])
-        time.sleep(0.2)
+        # wedpool has seen its idle server close
+        assert wait_for(lambda: wedpool.pool()["sv_idle"] + wedpool.pool()["sv_used"] == 0), wedpool.pool()
         # a is idle (no server); its next transaction gets a fresh server, with no error
         assert a.execute("select pg_backend_pid()").fetchone()[0] != pid

@@ -246,16 +246,46 @@ def test_large_messages_stream_both_ways(wedpool):
         assert other.execute("select 1").fetchone()[0] == 1
 
 
-def test_slow_reader_does_not_block_others(wedpool):
-    """Backpressure: a client that does not read its 40 MB result holds only its own server."""
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_slow_reader_pauses_its_server(wedpool):
+    """Backpressure: a client that does not read its 40 MB result makes wedpool stop reading that
+    server, so PostgreSQL waits to write (wait_event ClientWrite) and wedpool's memory stays
+    bounded; other clients are served meanwhile, and the reader gets every row once it reads."""
     wedpool.settings["max_pool_size"] = 2
     wedpool.settings["auth_type"] = "trust"
     wedpool.start()
-    with wedpool.wire() as w:
-        w.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sql = "select repeat('x', 1000) from generate_series(1, 40000) as slow_reader"
+    with wedpool.wire(timeout=20) as w:
+        # small, so the kernel's buffers hold far less than the result, but not below the loopback
+        # MSS (64 KiB), where TCP itself crawls at a few KiB/s and reading the result back would not end
+        w.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
         w.login()
-        w.send_msg(b"Q", cstr("select repeat('x', 1000) from generate_series(1, 40000)"))
-        time.sleep(1.0)  # wedpool fills the socket, then must stop reading the server
+        w.query("select 1")
+        base = rss_kib(wedpool.proc.pid)
+        w.send_msg(b"Q", cstr(sql))
+
+        def backend_wait_event():
+            rows = wedpool.pg.sql("select wait_event from pg_stat_activity where query like '%as slow_reader' "
+                                  "and pid <> pg_backend_pid()")
+            return rows[0][0] if rows else None
+        assert wait_for(lambda: backend_wait_event() == "ClientWrite", timeout=10), backend_wait_event()
+        peak = rss_kib(wedpool.proc.pid)
         with wedpool.connect() as c:
             for _ in range(20):
                 assert c.execute("select 1").fetchone()[0] == 1
+        deadline = time.time() + 1.0  # the client keeps not reading for a second
+        while time.time() < deadline:
+            peak = max(peak, rss_kib(wedpool.proc.pid))
+            time.sleep(0.05)
+        assert backend_wait_event() == "ClientWrite"
+        # 40 MB is waiting to be read; wedpool may hold a few buffers of it, not the result
+        assert peak - base < 8 * 1024, f"RSS grew from {base} KiB to {peak} KiB"
+        r = w.read_result()
+        assert len(r.rows) == 40000 and r.rows[-1] == ("x" * 1000,) and r.status == b"I"

@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.request
 
-from helpers import free_port
+from helpers import free_port, wait_for
 
 DOGSTATSD_LINE = re.compile(r"^[A-Za-z0-9_.]+:-?[0-9.]+\|(g|c)\|#([^|#\s]+)$")
 
@@ -85,9 +85,7 @@ def test_otlp_json_with_api_key(wedpool):
         wedpool.start()
         with wedpool.connect() as c:
             c.execute("select 1")
-        deadline = time.time() + 6
-        while time.time() < deadline and not any(b'"pools"' in r[2] or b"appdb" in r[2] for r in Receiver.requests):
-            time.sleep(0.1)
+        assert wait_for(lambda: [r for r in Receiver.requests if b"appdb" in r[2]], timeout=6), Receiver.requests
         path, headers, body = [r for r in Receiver.requests if b"appdb" in r[2]][0]
         assert path == "/v1/metrics"
         assert headers["Content-Type"] == "application/json"
@@ -114,14 +112,12 @@ def test_otlp_retries_only_retryable_statuses(wedpool):
         wedpool.settings.update({"otlp_endpoint": f"http://127.0.0.1:{srv.server_port}/v1/metrics",
                                  "push_interval_s": 2, "http_listen": f"127.0.0.1:{wedpool.http_port}"})
         wedpool.start()
-        deadline = time.time() + 10
-        while time.time() < deadline and len(Receiver.requests) < 4:
-            time.sleep(0.1)
-        assert len(Receiver.requests) >= 4
-        time.sleep(0.5)
+        assert wait_for(lambda: len(Receiver.requests) >= 4, timeout=10), Receiver.requests
+        # the fourth answer (400) has been handled once it is counted as failed
+        assert wait_for(lambda: push_counter(wedpool, "wedpool_push_failed_total") >= 1)
         assert push_counter(wedpool, "wedpool_push_retries_total") == 2   # the two 503s
         assert push_counter(wedpool, "wedpool_push_sent_total") >= 1      # then 200
         assert push_counter(wedpool, "wedpool_push_failed_total") >= 1    # 400: given up at once
-        assert "OTLP export" in wedpool.log() and "HTTP 400" in wedpool.log()
+        assert wait_for(lambda: "OTLP export" in wedpool.log() and "HTTP 400" in wedpool.log()), wedpool.log()
     finally:
         srv.shutdown()
