@@ -334,3 +334,29 @@ int64_t lanes_priority(const struct lane_conf *l, bool wedding_day, bool active_
         p += l->active_wedding_boost;
     return p;
 }
+
+bool lanes_may_take(const struct lane_conf *l, int lane_active, const struct lane_occupancy *o, bool *reserve)
+{
+    int cap = lanes_max_active(l, o->max_size);
+    if (cap >= 0 && lane_active >= cap)
+        return false;
+    if (o->active - o->reserve_active < o->max_size) {
+        *reserve = false;
+        return true;
+    }
+    if (l->reserve && o->reserve_active < o->reserve_size) {
+        *reserve = true;
+        return true;
+    }
+    return false;
+}
+
+int lanes_launch_demand(const struct lane_occupancy *o, int waiting, int reserve_waiting, int login_waiting,
+                        int idle, int *limit)
+{
+    *limit = o->max_size;
+    if (o->active - o->reserve_active < o->max_size || o->reserve_size <= 0)
+        return waiting;
+    *limit = o->max_size + o->reserve_size;
+    return reserve_waiting + login_waiting + (o->reserve_size - o->reserve_active) - idle;
+}

@@ -61,6 +61,22 @@ int lanes_classify(const struct lanes_conf *lc, const char *user, const char *da
 bool lanes_user_may_request(const struct lane_conf *l, const char *user);
 /* Effective max_active for a pool of max_pool_size (-1 = unlimited). */
 int lanes_max_active(const struct lane_conf *l, int max_pool_size);
+/* A pool's occupancy as the waiter-selection policy sees it. */
+struct lane_occupancy {
+    int max_size;        /* max_pool_size: normal capacity */
+    int reserve_size;    /* reserve_pool_size: emergency connections above it, for reserve lanes */
+    int active;          /* server connections held by clients, reserve ones included */
+    int reserve_active;  /* ... of which reserve ones */
+};
+/* May a client of lane l, whose lane already holds lane_active servers, take one now? *reserve says
+ * whether it would be a reserve connection (only when the normal capacity is all in use). */
+bool lanes_may_take(const struct lane_conf *l, int lane_active, const struct lane_occupancy *o, bool *reserve);
+/* Server logins to have in flight, and (*limit) the most server connections the pool may have:
+ * one login per waiter while normal capacity is left; once it is exhausted, only reserve-lane and
+ * login waiters count, plus every unused reserve connection kept warm (critical clients arrive in
+ * bursts), less the idle servers that can already serve them. */
+int lanes_launch_demand(const struct lane_occupancy *o, int waiting, int reserve_waiting, int login_waiting,
+                        int idle, int *limit);
 /* Lane priority plus the calendar's boosts. */
 int64_t lanes_priority(const struct lane_conf *l, bool wedding_day, bool active_wedding);
 

@@ -493,33 +493,16 @@ static bool pool_fast_failing(const struct pool *p, uint64_t now)
     return elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u;
 }
 
-/* Normal capacity: servers held by clients not on the reserve, at most max_pool_size. */
-static bool pool_normal_room(const struct pool *p)
+static struct lane_occupancy pool_occupancy(const struct pool *p)
 {
-    return p->n_active - p->n_reserve_active < p->max_size;
-}
-
-static bool pool_reserve_room(const struct pool *p)
-{
-    return p->n_reserve_active < rt.cfg.reserve_pool_size;
+    return (struct lane_occupancy){p->max_size, rt.cfg.reserve_pool_size, p->n_active, p->n_reserve_active};
 }
 
 /* Can a client of this lane take a server now? *reserve says whether it would be a reserve one. */
 static bool lane_may_take(const struct pool *p, int lane, bool *reserve)
 {
-    const struct lane_conf *lc = &rt.cfg.lanes.lanes[lane];
-    int cap = lanes_max_active(lc, p->max_size);
-    if (cap >= 0 && p->lanes[lane].n_active >= cap)
-        return false;
-    if (pool_normal_room(p)) {
-        *reserve = false;
-        return true;
-    }
-    if (lc->reserve && pool_reserve_room(p)) {
-        *reserve = true;
-        return true;
-    }
-    return false;
+    struct lane_occupancy o = pool_occupancy(p);
+    return lanes_may_take(&rt.cfg.lanes.lanes[lane], p->lanes[lane].n_active, &o, reserve);
 }
 
 /* The waiter to serve next: the best head over the lanes that may take a server. */
@@ -557,15 +540,9 @@ static void pool_launch_for_demand(struct pool *p, uint64_t now)
     for (int i = 0; i < rt.cfg.lanes.nlanes; i++)
         if (rt.cfg.lanes.lanes[i].reserve)
             reserve_waiting += p->lanes[i].n_waiting;
-    int limit = p->max_size;
-    int demand = p->n_waiting;
-    if (!pool_normal_room(p) && rt.cfg.reserve_pool_size > 0) {
-        limit = p->max_size + rt.cfg.reserve_pool_size;
-        /* every reserve connection not in use is kept open while the normal pool is exhausted:
-         * critical clients arrive in bursts, and one warm spare left the second of a burst
-         * waiting for a connect or for the next release */
-        demand = reserve_waiting + p->n_login_wait + (rt.cfg.reserve_pool_size - p->n_reserve_active) - p->n_idle;
-    }
+    struct lane_occupancy o = pool_occupancy(p);
+    int limit;
+    int demand = lanes_launch_demand(&o, p->n_waiting, reserve_waiting, p->n_login_wait, p->n_idle, &limit);
     while (pool_server_total(p) < limit && p->n_login < demand) {
         if (server_launch(p) == NULL)
             return;

@@ -63,6 +63,63 @@ static void test_limits_and_permissions(void **state)
     lanes_free(&lc);
 }
 
+static void test_waiter_policy(void **state)
+{
+    (void)state;
+    struct lanes_conf lc;
+    setup_lanes(&lc);
+    const struct lane_conf *bg = &lc.lanes[lanes_find(&lc, "background")];
+    const struct lane_conf *crit = &lc.lanes[lanes_find(&lc, "critical")];
+    const struct lane_conf *def = &lc.lanes[lc.default_lane];
+    bool reserve = true;
+    /* pool of 10 + 2 reserve, 4 in use: anyone may take a normal connection */
+    struct lane_occupancy o = {10, 2, 4, 0};
+    assert_true(lanes_may_take(def, 4, &o, &reserve));
+    assert_false(reserve);
+    /* background is capped at 20 % of 10 = 2 whatever room is left */
+    assert_true(lanes_may_take(bg, 1, &o, &reserve));
+    assert_false(lanes_may_take(bg, 2, &o, &reserve));
+    /* normal capacity exhausted: only a reserve lane, and only while reserve is left */
+    o.active = 10;
+    assert_false(lanes_may_take(def, 10, &o, &reserve));
+    assert_true(lanes_may_take(crit, 0, &o, &reserve));
+    assert_true(reserve);
+    o.active = 12;
+    o.reserve_active = 2;
+    assert_false(lanes_may_take(crit, 2, &o, &reserve));
+    /* a reserve connection given back frees exactly one slot */
+    o.active = 11;
+    o.reserve_active = 1;
+    assert_true(lanes_may_take(crit, 1, &o, &reserve));
+    assert_true(reserve);
+    /* reserve connections do not count against the normal capacity */
+    o.active = 9 + 1;
+    o.reserve_active = 1;
+    assert_true(lanes_may_take(def, 9, &o, &reserve));
+    assert_false(reserve);
+    lanes_free(&lc);
+}
+
+static void test_launch_demand(void **state)
+{
+    (void)state;
+    int limit = 0;
+    /* room left: one login per waiter, up to max_pool_size */
+    struct lane_occupancy o = {10, 3, 4, 0};
+    assert_int_equal(lanes_launch_demand(&o, 7, 0, 0, 0, &limit), 7);
+    assert_int_equal(limit, 10);
+    /* exhausted: default-lane waiters open nothing above max_pool_size; the reserve is kept warm */
+    o.active = 10;
+    assert_int_equal(lanes_launch_demand(&o, 50, 0, 0, 0, &limit), 3);
+    assert_int_equal(limit, 13);
+    /* ... less the idle servers already warm, plus reserve-lane waiters */
+    assert_int_equal(lanes_launch_demand(&o, 50, 2, 0, 1, &limit), 4);
+    /* no reserve configured: plain demand, plain limit */
+    o.reserve_size = 0;
+    assert_int_equal(lanes_launch_demand(&o, 50, 2, 0, 0, &limit), 50);
+    assert_int_equal(limit, 10);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -92,6 +149,8 @@ int main(void)
         cmocka_unit_test(test_parse_and_classify),
         cmocka_unit_test(test_limits_and_permissions),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_waiter_policy),
+        cmocka_unit_test(test_launch_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
