@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "msg.h"
 #include "pool.h"
 #include "runtime.h"
 
@@ -520,23 +521,25 @@ static bool admin_run_commands(struct client *c)
 {
     struct iobuf *b = c->conn.buf;
     bool in_error = false;
-    while (c->state == CL_ADMIN && !c->pause_wait && !admin_out_full(c) && b != NULL && b->len - b->parsed >= 5) {
-        const uint8_t *p = b->data + b->parsed;
-        uint8_t type = p[0];
-        uint32_t mlen = proto_get_u32(p + 1);
-        if (mlen < 4 || mlen + 1 > IOBUF_SIZE) {
-            client_fail(c, "08P01", "wedpool admin console: invalid message length %u", mlen);
+    while (c->state == CL_ADMIN && !c->pause_wait && !admin_out_full(c) && b != NULL && b->len > b->parsed) {
+        struct msg m;
+        enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, IOBUF_SIZE - 1, &m);
+        if (st == MSG_NEED_MORE)
+            break;
+        if (st != MSG_OK) {
+            client_fail(c, "08P01", "wedpool admin console: invalid message length %u",
+                        proto_get_u32(b->data + b->parsed + 1));
             return false;
         }
-        if (b->len - b->parsed < mlen + 1)
+        if (!m.whole)
             break;
-        b->parsed += mlen + 1;
+        b->parsed += m.total;
         b->done = b->parsed;
-        switch (type) {
+        switch (m.type) {
         case 'Q': {
             const char *sql;
             struct preader r;
-            preader_init(&r, p + 5, mlen - 4);
+            preader_init(&r, m.body, msg_body_len(&m));
             if (!preader_str(&r, &sql)) {
                 client_fail(c, "08P01", "wedpool admin console: malformed query message");
                 return false;
