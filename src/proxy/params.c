@@ -149,20 +149,22 @@ static bool put_literal(char *out, size_t cap, size_t *pos, const char *value)
     return put(out, cap, pos, "'", 1);
 }
 
+/* set_config() takes the value as text exactly as a startup option does: "search_path=a,b" is the
+ * two schemas a and b, where SET search_path = 'a,b' would be one schema named "a,b". */
 static bool put_set(char *out, size_t cap, size_t *pos, const char *name, const char *value)
 {
-    if (!put(out, cap, pos, "SET ", 4) || !put_ident(out, cap, pos, name))
-        return false;
     if (value == NULL)
-        return put(out, cap, pos, " TO DEFAULT", 11);
-    return put(out, cap, pos, " = ", 3) && put_literal(out, cap, pos, value);
+        return put(out, cap, pos, "SET ", 4) && put_ident(out, cap, pos, name) && put(out, cap, pos, " TO DEFAULT", 11);
+    return put(out, cap, pos, "SELECT pg_catalog.set_config(", 29) && put_literal(out, cap, pos, name) &&
+           put(out, cap, pos, ", ", 2) && put_literal(out, cap, pos, value) && put(out, cap, pos, ", false)", 8);
 }
 
-/* Reported parameters the server owns: a session cannot SET them (is_superuser and
- * session_authorization follow SET ROLE / SET SESSION AUTHORIZATION), so wedpool never syncs them. */
+/* Reported parameters the server owns (PGC_INTERNAL): a session cannot set them (is_superuser follows
+ * SET ROLE), so wedpool never syncs them, and a client asking for one at login is refused as
+ * PostgreSQL refuses it. */
 static const char *const read_only[] = {
-    "is_superuser", "session_authorization", "server_version", "server_version_num", "server_encoding",
-    "integer_datetimes", "in_hot_standby",
+    "is_superuser", "server_version", "server_version_num", "server_encoding", "integer_datetimes",
+    "in_hot_standby",
 };
 
 bool params_is_read_only(const char *name)

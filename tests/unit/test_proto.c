@@ -126,7 +126,7 @@ static void test_params_sync(void **state)
     assert_string_equal(ch[0].value, "Europe/London");
     assert_string_equal(ch[1].name, "application_name");
     assert_true(params_set_sql(ch[1].name, ch[1].value, sql, sizeof(sql)));
-    assert_string_equal(sql, "SET \"application_name\" = E'it''s'");
+    assert_string_equal(sql, "SELECT pg_catalog.set_config(E'application_name', E'it''s', false)");
     /* equal values: nothing to do; read-only ones are never synced */
     params_set(&server, "TimeZone", "Europe/London");
     params_set(&server, "application_name", "it's");
