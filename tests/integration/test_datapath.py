@@ -172,6 +172,27 @@ def test_bad_startup_option_is_refused_at_login_like_postgres(wedpool, option, s
         assert pooled.value.message == direct.value.message, (attempt, pooled.value)
 
 
+@pytest.mark.xfail(strict=True, reason="open bug, old and new code: list-valued options are SET as one quoted "
+                   "literal (search_path=a,b becomes \"a,b\"); session_authorization is refused as read-only (55P02) "
+                   "where PostgreSQL judges the role")
+@pytest.mark.parametrize("option", ["-c search_path=a,b", "-c session_authorization=reporting",
+                                    "-c session_authorization=no_such_role"])
+def test_startup_option_means_what_it_means_on_postgres(wedpool, option):
+    """The same startup option gives the same session (or the same refusal) through wedpool as
+    directly on PostgreSQL."""
+    wedpool.start()
+
+    def attempt(port):
+        try:
+            with Wire(port) as w:
+                w.login(params={"options": option})
+                return w.query("select current_setting('search_path'), session_user, current_user").rows
+        except WireError as e:
+            return (e.sqlstate, e.message)
+    direct = attempt(wedpool.pg.port)
+    assert attempt(wedpool.port) == direct
+
+
 def settings_of(conn):
     return conn.execute("select current_setting('TimeZone'), current_setting('application_name'), "
                         "current_setting('statement_timeout')").fetchone()
