@@ -288,6 +288,12 @@ void client_finish_login(struct client *c)
     c->params_sig = params_signature(&c->params);
     if (!client_params_judged(c))
         return;
+    if (params_get(&c->params, "session_authorization") != NULL) {
+        /* PostgreSQL checks a startup session_authorization (an unknown role is refused) but the
+         * session stays the login user's: so here, once the server has judged it. */
+        params_remove(&c->params, "session_authorization");
+        c->params_sig = params_signature(&c->params);
+    }
     struct pbuf *o = &c->conn.out;
     for (int i = 0; i < p->welcome.n; i++) {
         const char *name = p->welcome.items[i].name;

@@ -172,9 +172,6 @@ def test_bad_startup_option_is_refused_at_login_like_postgres(wedpool, option, s
         assert pooled.value.message == direct.value.message, (attempt, pooled.value)
 
 
-@pytest.mark.xfail(strict=True, reason="open bug, old and new code: list-valued options are SET as one quoted "
-                   "literal (search_path=a,b becomes \"a,b\"); session_authorization is refused as read-only (55P02) "
-                   "where PostgreSQL judges the role")
 @pytest.mark.parametrize("option", ["-c search_path=a,b", "-c session_authorization=reporting",
                                     "-c session_authorization=no_such_role"])
 def test_startup_option_means_what_it_means_on_postgres(wedpool, option):
