@@ -10,6 +10,7 @@
 
 #include "cancel.h"
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "health.h"
 #include "http.h"
@@ -210,6 +211,10 @@ int main(int argc, char **argv)
     }
 
     char err[1024];
+    if (!clock_init_from_env(err, sizeof(err))) {
+        fprintf(stderr, "wedpool: %s\n", err);
+        return 1;
+    }
     if (!config_load(config_path, NULL, &rt.cfg, err, sizeof(err))) {
         fprintf(stderr, "wedpool: invalid configuration: %s\n", err);
         return 1;
@@ -224,6 +229,12 @@ int main(int argc, char **argv)
         return 1;
     }
     apply_log_level(&rt.cfg);
+    if (clock_is_fake()) {
+        char at[32];
+        clock_format_iso(clock_now(), at, sizeof(at));
+        log_warn("FAKE CLOCK: WEDPOOL_FAKE_NOW/WEDPOOL_CLOCK_SPEED are set: calendar time starts at %s and runs "
+                 "%gx real time; never set these in production", at, clock_speed());
+    }
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     rt.start_us = now_us();
