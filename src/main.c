@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "push.h"
 #include "runtime.h"
+#include "scaler.h"
 #include "server.h"
 
 struct runtime rt;
@@ -62,6 +63,10 @@ bool runtime_reload(char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         ok = false;
     }
+    if (ok && !scaler_reload_allowed(&rt.cfg, &fresh, err, errlen)) {
+        config_free(&fresh); /* all or nothing: no part of a refused reload is applied */
+        ok = false;
+    }
     if (!ok) {
         rt.reload_failures++;
         log_error("reload of %s refused, running configuration kept: %s", config_path, err);
@@ -75,6 +80,7 @@ bool runtime_reload(char *err, size_t errlen)
     pool_apply_config(&old);
     config_free(&old);
     pool_prewarm();
+    scaler_config_changed();
     log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
     return true;
 }
@@ -265,6 +271,10 @@ int main(int argc, char **argv)
     pgstats_start();
     if (!push_start())
         return 1;
+    if (!scaler_start(err, sizeof(err))) {
+        log_error("cannot start the wedding calendars: %s", err);
+        return 1;
+    }
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
 
@@ -274,6 +284,7 @@ int main(int argc, char **argv)
     listener_stop();
     http_stop();
     push_stop();
+    scaler_stop();
     pgstats_stop();
     health_stop();
     janitor_stop();

@@ -367,3 +367,18 @@ void pgstats_json(struct pbuf *b, const char *database)
         return;
     }
 }
+
+bool pgstats_room(const char *database, long *room)
+{
+    for (int i = 0; i < ntargets; i++) {
+        const struct target *t = &targets[i];
+        if (strcmp(t->name, database) != 0 || !t->up || t->max_connections <= 0)
+            continue;
+        long used = 0;
+        for (int k = 0; k < t->nactivity; k++)
+            used += t->activity[k].count;
+        *room = t->max_connections - t->reserved - used;
+        return true;
+    }
+    return false;
+}

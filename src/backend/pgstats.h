@@ -3,6 +3,8 @@
 #ifndef WEDPOOL_PGSTATS_H
 #define WEDPOOL_PGSTATS_H
 
+#include <stdbool.h>
+
 #include "proto.h"
 
 void pgstats_start(void);
@@ -11,5 +13,9 @@ void pgstats_stop(void);
 void pgstats_prometheus(struct pbuf *out);
 /* Appends ,"pg":{...} for the database to a JSON object being written (nothing if never collected). */
 void pgstats_json(struct pbuf *out, const char *database);
+
+/* Connections PostgreSQL still has room for (max_connections - superuser_reserved_connections -
+ * client backends), from the last collection for the [databases] entry; false if unknown. */
+bool pgstats_room(const char *database, long *room);
 
 #endif

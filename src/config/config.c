@@ -2,6 +2,8 @@
  * what a reload may change. [databases], [lanes], [lane_rules] and the auth_file are parsed here too. */
 #include "config.h"
 
+#include "clock.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -17,6 +19,7 @@ enum setting_type { T_INT, T_STR, T_ENUM };
 static const char *const pool_mode_names[] = {"session", "transaction", NULL};
 static const char *const auth_type_names[] = {"trust", "md5", "scram-sha-256", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warning", "error", NULL};
+static const char *const protection_names[] = {"in_progress", "wedding_day", NULL};
 
 struct setting {
     const char *name;
@@ -71,6 +74,21 @@ static const struct setting settings[] = {
     S_SECRET(otlp_headers, "", false),
     S_STR(environment, "production", true),
     S_INT(push_interval_s, "10", 1, 3600, false),
+    S_STR(timezone, "", true),
+    S_INT(calendar_horizon_days, "14", 1, 366, true),
+    S_STR(ceremony_hours, "08:00-22:00", true),
+    S_ENUM(wedding_protection, "in_progress", protection_names, true),
+    S_INT(prewarm_lead_s, "1800", 0, 86400, true),
+    S_INT(prewarm_rate_per_s, "10", 1, 10000, true),
+    S_INT(forecast_base_connections, "0", 0, 100000, true),
+    S_INT(scale_up_utilization_pct, "70", 1, 100, true),
+    S_INT(scale_target_utilization_pct, "80", 1, 100, true),
+    S_INT(scale_max_pool_size, "0", 0, 100000, true),
+    S_INT(scale_down_after_s, "600", 1, 86400, true),
+    S_STR(scale_hook, "", true),
+    S_STR(scale_webhook, "", true),
+    S_INT(scale_hook_timeout_ms, "10000", 100, 600000, true),
+    S_INT(infra_lead_s, "7200", 0, 604800, true),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,
@@ -366,7 +384,33 @@ static int on_entry(void *user, const char *section, const char *key, const char
         }
         return 1;
     }
-    fail(ld, "unknown section [%s] (expected [wedpool], [databases], [lanes] or [lane_rules])", section);
+    if (strcmp(section, "calendars") == 0) {
+        struct wp_config *cfg = ld->cfg;
+        if (cfg->ncalendars >= CALENDARS_MAX) {
+            fail(ld, "calendar '%s': at most %d calendars", key, CALENDARS_MAX);
+            return 0;
+        }
+        for (int i = 0; i < cfg->ncalendars; i++)
+            if (strcmp(cfg->calendars[i].name, key) == 0) {
+                fail(ld, "calendar '%s': defined twice", key);
+                return 0;
+            }
+        if (!calendar_source_parse(key, value, &cfg->calendars[cfg->ncalendars], err, sizeof(err))) {
+            fail(ld, "calendar '%s': %s", key, err);
+            return 0;
+        }
+        cfg->ncalendars++;
+        return 1;
+    }
+    if (strcmp(section, "forecast") == 0) {
+        if (!forecast_parse_window(&ld->cfg->forecast, key, value, err, sizeof(err))) {
+            fail(ld, "forecast window '%s': %s", key, err);
+            return 0;
+        }
+        return 1;
+    }
+    fail(ld, "unknown section [%s] (expected [wedpool], [databases], [lanes], [lane_rules], [calendars] or "
+             "[forecast])", section);
     return 0;
 }
 
@@ -516,6 +560,47 @@ static bool apply_env(struct loader *ld, const char *var, const char *key)
     return true;
 }
 
+static bool parse_hhmm(const char *s, int *min)
+{
+    int h, m;
+    char tail;
+    if (sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0))
+        return false;
+    *min = h * 60 + m;
+    return true;
+}
+
+/* The calendar settings that need more than a range check. */
+static void check_wedding_settings(struct loader *ld)
+{
+    struct wp_config *cfg = ld->cfg;
+    if (!clock_zone_valid(cfg->timezone)) {
+        snprintf(ld->err, sizeof(ld->err), "%s: key 'timezone': unknown time zone '%s' (an IANA name such as "
+                 "Europe/London)", cfg->path, cfg->timezone);
+        ld->failed = true;
+        return;
+    }
+    char from[8] = "", to[8] = "";
+    const char *dash = strchr(cfg->ceremony_hours, '-');
+    if (dash != NULL && (size_t)(dash - cfg->ceremony_hours) < sizeof(from)) {
+        memcpy(from, cfg->ceremony_hours, (size_t)(dash - cfg->ceremony_hours));
+        snprintf(to, sizeof(to), "%s", dash + 1);
+    }
+    if (!parse_hhmm(from, &cfg->ceremony_from_min) || !parse_hhmm(to, &cfg->ceremony_to_min) ||
+        cfg->ceremony_from_min >= cfg->ceremony_to_min) {
+        snprintf(ld->err, sizeof(ld->err), "%s: key 'ceremony_hours': '%s' is not HH:MM-HH:MM with the start first",
+                 cfg->path, cfg->ceremony_hours);
+        ld->failed = true;
+        return;
+    }
+    if (cfg->scale_target_utilization_pct < cfg->scale_up_utilization_pct) {
+        snprintf(ld->err, sizeof(ld->err), "%s: key 'scale_target_utilization_pct': %d is below "
+                 "scale_up_utilization_pct (%d)", cfg->path, cfg->scale_target_utilization_pct,
+                 cfg->scale_up_utilization_pct);
+        ld->failed = true;
+    }
+}
+
 bool config_load(const char *path, const struct wp_config *prev, struct wp_config *out, char *err, size_t errlen)
 {
     struct wp_config *cfg = out;
@@ -523,6 +608,7 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
     lanes_init(&cfg->lanes);
+    forecast_conf_defaults(&cfg->forecast);
     for (size_t i = 0; i < NSETTINGS; i++) {
         char e[256];
         if (!setting_apply(cfg, &settings[i], settings[i].def, e, sizeof(e)))
@@ -559,6 +645,8 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
             ld.failed = true;
         }
     }
+    if (!ld.failed)
+        check_wedding_settings(&ld);
     if (!ld.failed && cfg->auth_file[0] != '\0')
         load_auth_file(&ld, path, prev);
     if (!ld.failed && cfg->auth_file[0] == '\0' && cfg->auth_type != AUTH_TRUST) {

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "fetch.h"
+#include "forecast.h"
 #include "lanes.h"
 #include "md5.h"
 #include "scram.h"
@@ -38,6 +40,11 @@ struct wp_user {
     char md5[MD5_PASSWD_LEN + 1]; /* stored md5 secret ("md5..."), "" if unknown (SCRAM-only) */
     bool has_scram;               /* scram holds a usable secret (parsed, or derived once from plain) */
     struct scram_secret scram;
+};
+
+enum wp_protection {
+    PROTECT_IN_PROGRESS, /* while a wedding is in progress */
+    PROTECT_WEDDING_DAY, /* ... and all day (in ceremony hours) on a day with a wedding */
 };
 
 struct wp_config {
@@ -84,6 +91,27 @@ struct wp_config {
     int push_interval_s;          /* how often the push exporters send */
 
     struct lanes_conf lanes;      /* [lanes] and [lane_rules]; always has "default" */
+
+    /* The wedding calendar (docs/forecast.md, docs/calendar.md) */
+    char timezone[64];            /* IANA zone of forecast windows and ceremony hours; "" = the system's */
+    int calendar_horizon_days;    /* weddings are read this far ahead */
+    int ceremony_from_min, ceremony_to_min; /* "08:00-22:00" as local minutes (ceremony_hours) */
+    char ceremony_hours[16];
+    int wedding_protection;       /* enum wp_protection */
+    int prewarm_lead_s;           /* open warm_target connections this long before a predicted spike */
+    int prewarm_rate_per_s;       /* at most this many new server connections a second per pool for it */
+    int forecast_base_connections;/* a pool's ordinary concurrency; 0 = max(min_pool_size, 1) */
+    int scale_up_utilization_pct; /* grow effective_max_pool_size above this utilisation... */
+    int scale_target_utilization_pct; /* ... aiming under this */
+    int scale_max_pool_size;      /* the ceiling of growth; 0 = 3 x max_pool_size (seed 002) */
+    int scale_down_after_s;       /* shrink only after this long under half the scale-up threshold */
+    char scale_hook[1024];        /* argv (space-separated, no shell) run with the JSON on stdin */
+    char scale_webhook[512];      /* URL the JSON is POSTed to */
+    int scale_hook_timeout_ms;
+    int infra_lead_s;             /* how long before a window the hook runs */
+    struct calendar_source calendars[CALENDARS_MAX]; /* [calendars] */
+    int ncalendars;
+    struct forecast_conf forecast;/* [forecast], or the built-in windows */
 
     struct wp_database *dbs;
     size_t ndbs;

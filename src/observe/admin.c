@@ -3,14 +3,19 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "client.h"
+#include "clock.h"
+#include "fetch.h"
+#include "forecast.h"
 #include "log.h"
 #include "msg.h"
 #include "pool.h"
 #include "runtime.h"
+#include "scaler.h"
 
 #define MAX_COLS 24
 
@@ -409,6 +414,181 @@ static void cmd_shutdown(struct client *c)
     runtime_begin_shutdown("SHUTDOWN from the admin console");
 }
 
+/* ---------------------------------------------------------------- the wedding calendar */
+
+static void show_weddings(struct client *c)
+{
+    static const char *const cols[] = {"name", "calendar", "start", "end", "guests", "vendors", "critical", "venue",
+                                       "status"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    const struct wedding_list *w = calendars_weddings();
+    time_t now = clock_now();
+    for (size_t i = 0; w != NULL && i < w->n; i++) {
+        const struct wedding *x = &w->items[i];
+        char st[32], en[32], b[3][24];
+        clock_format_iso(x->start, st, sizeof(st));
+        clock_format_iso(x->end, en, sizeof(en));
+        const char *status = now < x->start ? "upcoming" : now < x->end ? "in_progress" : "done";
+        const char *vals[] = {x->name, x->calendar, st, en, ints(b[0], x->guests), ints(b[1], x->vendors),
+                              ints(b[2], x->critical), x->venue, status};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+/* The next 24 hours in 15-minute steps, and the wedding context now. */
+static void show_forecast(struct client *c)
+{
+    static const char *const cols[] = {"start", "multiplier", "predicted_connections", "warm_target", "why"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    const struct wedding_list *w = calendars_weddings();
+    static const struct wedding_list empty;
+    if (w == NULL)
+        w = &empty;
+    struct context_conf cc;
+    context_conf_defaults(&cc);
+    cc.zone = rt.cfg.timezone;
+    cc.ceremony_from_min = rt.cfg.ceremony_from_min;
+    cc.ceremony_to_min = rt.cfg.ceremony_to_min;
+    time_t now = clock_now();
+    now -= now % 900;
+    for (int i = 0; i < 96; i++) {
+        time_t t = now + (time_t)i * 900;
+        struct forecast_step st;
+        forecast_at(&rt.cfg.forecast, &cc, w, t, &st);
+        int predicted = 0, warm = 0;
+        struct dlist *pos;
+        for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+            struct pool *p = container_of(pos, struct pool, node);
+            predicted += forecast_connections(&st, scaler_base(p));
+            warm += forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), NULL,
+                                         NULL);
+        }
+        char at[32], b[3][32];
+        clock_format_iso(t, at, sizeof(at));
+        snprintf(b[0], sizeof(b[0]), "%.2f", st.multiplier);
+        const char *vals[] = {at, b[0], ints(b[1], predicted), ints(b[2], warm), st.why};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_scaling(struct client *c)
+{
+    static const char *const cols[] = {"at", "pool", "direction", "reason", "from", "to", "why"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    const struct scaling_event *ev[SCALING_EVENTS_KEPT];
+    int n = scaler_events(ev, SCALING_EVENTS_KEPT);
+    for (int i = 0; i < n; i++) {
+        char at[32], b[2][24];
+        clock_format_iso(ev[i]->at, at, sizeof(at));
+        const char *vals[] = {at, ev[i]->pool, ev[i]->direction, ev[i]->reason, ints(b[0], ev[i]->from),
+                              ints(b[1], ev[i]->to), ev[i]->why};
+        result_row(&r, vals);
+    }
+    /* and where every pool stands now */
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        char at[32], label[140], b[2][24], why[512];
+        clock_format_iso(clock_now(), at, sizeof(at));
+        snprintf(label, sizeof(label), "%s/%s", p->name, p->user);
+        bool prot = scaler_protected(why, sizeof(why));
+        char now_why[700];
+        snprintf(now_why, sizeof(now_why), "configured %d..%d, warm_target %d, effective %d..%d%s%s", p->conf_min_size,
+                 p->conf_max_size, p->warm_target, p->min_size, p->max_size, prot ? "; protected: " : "",
+                 prot ? why : "");
+        const char *vals[] = {at, label, "now", "-", ints(b[0], p->conf_max_size), ints(b[1], p->max_size), now_why};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+/* The argument text after a command word, from the original (not upper-cased) query. */
+static const char *skip_words(const char *sql, int words)
+{
+    const char *p = sql;
+    for (int i = 0; i < words; i++) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n')
+            p++;
+    }
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    return p;
+}
+
+/* PROTECTION OVERRIDE <minutes> '<reason>' */
+static void cmd_override(struct client *c, const char *sql)
+{
+    const char *a = skip_words(sql, 2);
+    char *end;
+    long minutes = strtol(a, &end, 10);
+    char reason[256] = "";
+    const char *q = strchr(end, '\'');
+    if (q != NULL) {
+        const char *e = strrchr(q + 1, '\'');
+        if (e != NULL && e > q + 1)
+            snprintf(reason, sizeof(reason), "%.*s", (int)(e - q - 1), q + 1);
+    }
+    char msg[512];
+    if (end == a || !scaler_override((int)minutes, reason, c->user, msg, sizeof(msg))) {
+        proto_error(&c->conn.out, "ERROR", "22023", "%s", end == a ? "usage: PROTECTION OVERRIDE <minutes> '<reason>'"
+                                                                   : msg);
+        return;
+    }
+    proto_notice(&c->conn.out, "00000", "%s", msg);
+    proto_command_complete(&c->conn.out, "PROTECTION OVERRIDE");
+}
+
+/* SCALE <database>[.<user>] <n> [FOR <minutes>] */
+static void cmd_scale(struct client *c, const char *sql)
+{
+    const char *a = skip_words(sql, 1);
+    char target[2 * WP_NAME_MAX + 2] = "", forw[8] = "";
+    int size = 0, minutes = 0;
+    int n = sscanf(a, "%129s %d %7s %d", target, &size, forw, &minutes);
+    size_t tl = strlen(target);
+    if (tl > 0 && target[tl - 1] == ';')
+        target[tl - 1] = '\0';
+    if (n < 2 || (n >= 3 && strcasecmp(forw, "FOR") != 0) || n == 3) {
+        proto_error(&c->conn.out, "ERROR", "42601", "usage: SCALE <database>[.<user>] <n> [FOR <minutes>]");
+        return;
+    }
+    char *dot = strchr(target, '.');
+    const char *user = NULL;
+    if (dot != NULL) {
+        *dot = '\0';
+        user = dot + 1;
+    }
+    char msg[512];
+    if (!scaler_manual(target, user, size, minutes, c->user, msg, sizeof(msg))) {
+        proto_error(&c->conn.out, "ERROR", strstr(msg, "no pool") ? "3D000" : "55000", "%s", msg);
+        return;
+    }
+    proto_notice(&c->conn.out, "00000", "%s", msg);
+    proto_command_complete(&c->conn.out, "SCALE");
+}
+
+/* Commands with arguments: matched on their leading words. */
+struct admin_arg_cmd {
+    const char *text;   /* the leading words, normalised */
+    int words;
+    void (*fn)(struct client *c, const char *sql);
+    bool control;
+    const char *help;
+};
+
+static const struct admin_arg_cmd arg_commands[] = {
+    {"PROTECTION OVERRIDE", 2, cmd_override, true,
+     "PROTECTION OVERRIDE <minutes> '<reason>': allow capacity cuts while weddings are on (logged, expires)"},
+    {"SCALE", 1, cmd_scale, true, "SCALE <database>[.<user>] <n> [FOR <minutes>]: an emergency pool size"},
+};
+
 struct admin_cmd {
     const char *text;   /* normalised: upper case, single spaces, no trailing ';' */
     void (*fn)(struct client *c);
@@ -424,6 +604,9 @@ static const struct admin_cmd commands[] = {
     {"SHOW LANES", show_lanes, false, "per pool and lane: active, waiting, served, shed, reserve in use"},
     {"SHOW CONFIG", show_config, false, "every setting, its value and default"},
     {"SHOW DATABASES", show_databases, false, "the [databases] section"},
+    {"SHOW WEDDINGS", show_weddings, false, "weddings in the calendars, with their status"},
+    {"SHOW FORECAST", show_forecast, false, "the next 24 hours in 15-minute steps: multiplier, connections, why"},
+    {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},
     {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},
@@ -439,6 +622,10 @@ static void show_help(struct client *c)
     result_begin(&r, c, cols, 2);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
         const char *vals[] = {commands[i].text, commands[i].help};
+        result_row(&r, vals);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(arg_commands); i++) {
+        const char *vals[] = {arg_commands[i].text, arg_commands[i].help};
         result_row(&r, vals);
     }
     result_end(&r, "SHOW");
@@ -483,6 +670,19 @@ static void admin_query(struct client *c, const char *sql)
         }
         log_info("admin console: %s by %s", commands[i].text, c->user);
         commands[i].fn(c);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(arg_commands); i++) {
+        size_t n = strlen(arg_commands[i].text);
+        if (strncmp(cmd, arg_commands[i].text, n) != 0 || (cmd[n] != ' ' && cmd[n] != '\0'))
+            continue;
+        if (arg_commands[i].control && c->stats_only) {
+            proto_error(&c->conn.out, "ERROR", "42501", "permission denied: %s needs an admin_users user",
+                        arg_commands[i].text);
+            return;
+        }
+        log_info("admin console: %s by %s", cmd, c->user);
+        arg_commands[i].fn(c, sql);
         return;
     }
     proto_error(&c->conn.out, "ERROR", "42601", "unknown wedpool admin command: %s (try SHOW HELP)", sql);

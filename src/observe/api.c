@@ -5,7 +5,11 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "clock.h"
+#include "fetch.h"
+#include "forecast.h"
 #include "pool.h"
+#include "scaler.h"
 #include "runtime.h"
 
 static void emit(struct pbuf *out, json_t *doc)
@@ -155,4 +159,84 @@ void api_openmetrics(const struct pbuf *in, struct pbuf *out)
         p += len;
     }
     pbuf_put(out, "# EOF\n", 6);
+}
+
+static json_t *iso(time_t t)
+{
+    char buf[32];
+    clock_format_iso(t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static const struct wedding_list *api_weddings(void)
+{
+    static const struct wedding_list empty;
+    const struct wedding_list *w = calendars_weddings();
+    return w != NULL ? w : &empty;
+}
+
+void api_weddings_json(struct pbuf *out)
+{
+    const struct wedding_context *cx = scaler_context();
+    time_t now = clock_now();
+    const struct wedding_list *w = api_weddings();
+    json_t *list = json_array();
+    for (size_t i = 0; i < w->n; i++) {
+        const struct wedding *x = &w->items[i];
+        const char *status = now < x->start ? "upcoming" : now < x->end ? "in_progress" : "done";
+        json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:i, s:i, s:i, s:s, s:s, s:s}", "name", x->name,
+                                              "start", iso(x->start), "end", iso(x->end), "guests", x->guests,
+                                              "vendors", x->vendors, "critical", x->critical, "venue", x->venue,
+                                              "calendar", x->calendar, "status", status));
+    }
+    json_t *cals = json_array();
+    struct calendar_status st[CALENDARS_MAX];
+    int n = calendars_status(st, CALENDARS_MAX);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(cals, json_pack("{s:s, s:o, s:s, s:I}", "name", st[i].name, "last_success",
+                                              st[i].last_success ? iso(st[i].last_success) : json_null(),
+                                              "last_error", st[i].last_error, "weddings", (json_int_t)st[i].weddings));
+    char why[512];
+    bool prot = scaler_protected(why, sizeof(why));
+    emit(out, json_pack("{s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:b, s:b, s:b, s:s, s:o, s:o}", "now", iso(now),
+                        "wedding_day", cx->wedding_day, "active_weddings", cx->active_weddings, "weddings_next_24h",
+                        cx->weddings_next_24h, "guests_affected", cx->guests_affected, "criticality",
+                        cx->criticality, "criticality_name", criticality_name(cx->criticality), "peak_season",
+                        cx->peak_season, "ceremony_hours", cx->ceremony_hours, "protected", prot, "protection",
+                        why, "calendars", cals, "weddings", list));
+}
+
+void api_forecast_json(struct pbuf *out, long hours)
+{
+    if (hours < 1)
+        hours = 1;
+    if (hours > 168)
+        hours = 168;
+    const struct wedding_list *w = api_weddings();
+    struct context_conf cc;
+    context_conf_defaults(&cc);
+    cc.zone = rt.cfg.timezone;
+    cc.ceremony_from_min = rt.cfg.ceremony_from_min;
+    cc.ceremony_to_min = rt.cfg.ceremony_to_min;
+    time_t start = clock_now();
+    start -= start % 900;
+    json_t *steps = json_array();
+    for (long i = 0; i < hours * 4; i++) {
+        time_t t = start + (time_t)i * 900;
+        struct forecast_step st;
+        forecast_at(&rt.cfg.forecast, &cc, w, t, &st);
+        int predicted = 0, warm = 0;
+        struct dlist *pos;
+        for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+            struct pool *p = container_of(pos, struct pool, node);
+            predicted += forecast_connections(&st, scaler_base(p));
+            warm += forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), NULL,
+                                         NULL);
+        }
+        json_array_append_new(steps, json_pack("{s:o, s:f, s:i, s:i, s:i, s:s}", "start", iso(t), "multiplier",
+                                               st.multiplier, "predicted_connections", predicted, "warm_target", warm,
+                                               "weddings", st.weddings, "why", st.why));
+    }
+    emit(out, json_pack("{s:o, s:s, s:o}", "now", iso(clock_now()), "timezone",
+                        rt.cfg.timezone[0] ? rt.cfg.timezone : "system", "steps", steps));
 }

@@ -91,6 +91,21 @@ static void handle(struct evhttp_request *req, void *arg)
         } else {
             reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
         }
+    } else if (strcmp(path, "/api/v1/weddings") == 0) {
+        api_weddings_json(&body);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
+    } else if (strcmp(path, "/api/v1/forecast") == 0) {
+        struct evkeyvalq q;
+        long hours = 24;
+        const char *query = parsed != NULL ? evhttp_uri_get_query(parsed) : NULL;
+        if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+            const char *h = evhttp_find_header(&q, "hours");
+            if (h != NULL)
+                hours = strtol(h, NULL, 10);
+            evhttp_clear_headers(&q);
+        }
+        api_forecast_json(&body, hours);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
     } else if (strcmp(path, "/api/v1/lanes") == 0) {
         api_lanes_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);

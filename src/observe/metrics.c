@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "push.h"
 #include "runtime.h"
+#include "scaler.h"
 
 #define MAX_ERROR_CLASSES 64
 
@@ -70,6 +71,8 @@ static double v_active(const struct pool *p) { return p->n_active; }
 static double v_idle(const struct pool *p) { return p->n_idle; }
 static double v_max(const struct pool *p) { return p->max_size; }
 static double v_min(const struct pool *p) { return p->min_size; }
+static double v_conf_max(const struct pool *p) { return p->conf_max_size; }
+static double v_warm(const struct pool *p) { return p->warm_target; }
 static double v_waiting(const struct pool *p) { return p->n_waiting; }
 static double v_util(const struct pool *p) { return p->max_size ? (double)p->n_active / p->max_size : 0; }
 static double v_xacts(const struct pool *p) { return (double)p->stats.xact_count; }
@@ -85,11 +88,13 @@ static double v_timeouts(const struct pool *p) { return (double)p->stats.acquire
 static const struct pool_metric pool_metrics[] = {
     {"db_pool_active_connections", "gauge", "Server connections in use by a client.", v_active},
     {"db_pool_idle_connections", "gauge", "Server connections open and free.", v_idle},
-    {"db_pool_max_connections", "gauge", "Configured maximum server connections of the pool.", v_max},
+    {"db_pool_max_connections", "gauge", "Maximum server connections of the pool (effective_max_pool_size).", v_max},
     {"db_pool_waiting_connections", "gauge", "Clients waiting for a server connection.", v_waiting},
     {"wedpool_pool_utilization_ratio", "gauge", "Server connections in use divided by max_pool_size.", v_util},
-    {"wedpool_pool_min_size", "gauge", "Configured min_pool_size.", v_min},
-    {"wedpool_pool_max_size", "gauge", "Configured max_pool_size.", v_max},
+    {"wedpool_pool_min_size", "gauge", "Server connections kept open: max(min_pool_size, warm_target).", v_min},
+    {"wedpool_pool_max_size", "gauge", "effective_max_pool_size: the on-demand ceiling now.", v_max},
+    {"wedpool_pool_configured_max_size", "gauge", "max_pool_size as configured.", v_conf_max},
+    {"wedpool_pool_warm_target", "gauge", "Server connections the forecast wants open ahead of demand.", v_warm},
     {"wedpool_transactions_total", "counter", "Transactions completed through the pool.", v_xacts},
     {"wedpool_queries_total", "counter", "Queries (simple Query and Execute messages) relayed.", v_queries},
     {"wedpool_received_bytes_total", "counter", "Bytes relayed from clients to servers.", v_recv},
@@ -214,6 +219,7 @@ void metrics_prometheus(struct pbuf *b)
 
     metrics_lanes(b);
     pgstats_prometheus(b);
+    scaler_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
 
@@ -254,12 +260,14 @@ void metrics_pool_json(struct pbuf *b)
             "%s{\"database\":\"%s\",\"user\":\"%s\",\"pool_mode\":\"%s\",\"active\":%d,\"idle\":%d,\"waiting\":%d,"
             "\"login\":%d,\"max\":%d,\"min\":%d,\"reserve_size\":%d,\"reserve_in_use\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"
             "\"acquire_last_minute\":{\"count\":%llu,\"p50_ms\":%.3f,\"p95_ms\":%.3f,\"p99_ms\":%.3f},"
-            "\"transactions_total\":%llu,\"acquire_timeouts_total\":%llu",
+            "\"transactions_total\":%llu,\"acquire_timeouts_total\":%llu,\"configured_max_pool_size\":%d,"
+            "\"warm_target\":%d,\"effective_max_pool_size\":%d,\"protected\":%s",
             first ? "" : ",", db, user, config_pool_mode_name(p->mode), p->n_active, p->n_idle, p->n_waiting,
             p->n_login, p->max_size, p->min_size, rt.cfg.reserve_pool_size, p->n_reserve_active, p->max_size ? (double)p->n_active / p->max_size : 0.0,
             p->n_cl_active, p->n_cl_idle, (unsigned long long)h.count, histogram_quantile(&h, 0.50) * 1000,
             histogram_quantile(&h, 0.95) * 1000, histogram_quantile(&h, 0.99) * 1000,
-            (unsigned long long)p->stats.xact_count, (unsigned long long)p->stats.acquire_timeouts);
+            (unsigned long long)p->stats.xact_count, (unsigned long long)p->stats.acquire_timeouts, p->conf_max_size,
+            p->warm_target, p->max_size, scaler_protected(NULL, 0) ? "true" : "false");
         pgstats_json(b, p->name);
         out(b, "}");
         first = false;

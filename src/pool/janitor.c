@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "runtime.h"
+#include "scaler.h"
 
 #define JANITOR_INTERVAL_US 100000u    /* 10 times a second */
 #define STATS_PERIOD_US 15000000u      /* SHOW STATS averages */
@@ -44,6 +45,7 @@ static bool shutdown_done(void)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     uint64_t now = now_us();
+    scaler_tick(now);
     pool_janitor(now);
     stats_period(now);
     admin_tick();

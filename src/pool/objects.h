@@ -136,8 +136,19 @@ struct pool {
     struct wp_database db;      /* copy of the [databases] line, refreshed on reload */
     char password[WP_SECRET_MAX]; /* server login password, "" = none known */
     int mode;                   /* enum wp_pool_mode */
-    int min_size;
-    int max_size;
+    int min_size;               /* effective: max(configured, warm_target), what the janitor keeps open */
+    int max_size;               /* effective_max_pool_size: the on-demand ceiling every decision uses */
+    int conf_min_size;          /* configured ([databases] line or [wedpool]); a reload sets only these */
+    int conf_max_size;
+    int warm_target;            /* forecast: server connections to have open ahead of demand */
+    int scale_max;              /* reactive growth above conf_max_size; 0 = none */
+    int manual_max;             /* SCALE: an operator's size while manual_until (clock) is ahead; 0 = none */
+    time_t manual_until;
+    uint64_t high_since_us;     /* utilisation above scale_up_utilization_pct since (0 = not) */
+    uint64_t low_since_us;      /* ... below half of it since */
+    double warm_tokens;         /* pre-warming token bucket (prewarm_rate_per_s) */
+    uint64_t warm_tokens_us;
+    int window_peak;            /* highest concurrency seen in the current forecast step, for accuracy */
     bool db_removed;            /* gone from the config: refuse new clients */
     struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
     socklen_t addrlen;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "runtime.h"
+#include "scaler.h"
 #include "server.h"
 
 static struct dlist all_pools;
@@ -299,8 +300,9 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
                           strcmp(p->db.dbname, db->dbname) != 0;
     p->db = *db;
     p->mode = config_db_pool_mode(cfg, db);
-    p->min_size = config_db_min_pool(cfg, db);
-    p->max_size = config_db_max_pool(cfg, db);
+    p->conf_min_size = config_db_min_pool(cfg, db);
+    p->conf_max_size = config_db_max_pool(cfg, db);
+    scaler_pool_sizes(p);
     p->db_removed = false;
     const char *pw = db->password;
     if (pw[0] == '\0') {
@@ -711,6 +713,21 @@ static void pool_serve_idle(struct pool *p)
     }
 }
 
+void pool_rekey_waiters(void)
+{
+    struct dlist *pos, *q;
+    for (pos = all_pools.next; pos != &all_pools; pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        for (int i = 0; i < rt.cfg.lanes.nlanes && i < MAX_LANES; i++) {
+            struct pool_lane *pl = &p->lanes[i];
+            for (q = pl->waiting.next; q != &pl->waiting; q = q->next) {
+                struct client *c = container_of(q, struct client, node);
+                pq_update(&pl->queue, &c->pqn, pool_wait_key(c));
+            }
+        }
+    }
+}
+
 void pool_resume_all(void)
 {
     struct dlist *pos;
@@ -821,11 +838,20 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
         if (elapsed_us(now, p->resolved_us) >= every)
             server_resolve(p);
     }
-    /* Keep min_pool_size warm, and make sure waiters have logins on the way. */
+    /* Keep min_pool_size (and the forecast's warm target) open, at most prewarm_rate_per_s new
+     * connections a second: pre-warming must never be a login storm on PostgreSQL. */
     if (p->last_fail_us == 0 || elapsed_us(now, p->last_fail_us) >= (uint64_t)cfg->server_login_retry_ms * 1000u) {
-        while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0' && p->addrlen != 0)
+        double rate = cfg->prewarm_rate_per_s;
+        p->warm_tokens += (double)elapsed_us(now, p->warm_tokens_us) / 1e6 * rate;
+        if (p->warm_tokens > rate)
+            p->warm_tokens = rate;
+        p->warm_tokens_us = now;
+        while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0' && p->addrlen != 0 &&
+               p->warm_tokens >= 1.0) {
+            p->warm_tokens -= 1.0;
             if (server_launch(p) == NULL)
                 break;
+        }
     }
     pool_launch_for_demand(p, now);
 }

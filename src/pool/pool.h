@@ -51,6 +51,8 @@ void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg);
 /* The pool's host name was resolved (moved: to a new address) or could not be: start or fail the
  * waiters' server connections. */
 void pool_address_changed(struct pool *p, bool moved);
+/* Lane priorities changed (the wedding context): waiters already queued take their new places. */
+void pool_rekey_waiters(void);
 /* Serves waiters after RESUME. */
 void pool_resume_all(void);
 /* Periodic work: timeouts, idle servers, min_pool_size, shutdown progress. */

@@ -218,6 +218,8 @@ class Wedpool:
         }
         self.lanes = {}
         self.lane_rules = []
+        self.calendars = {}
+        self.forecast = {}
         self.users = dict(PASSWORDS)
         self.extra_users = {}
 
@@ -231,6 +233,10 @@ class Wedpool:
             lines += ["[lanes]"] + [f"{k} = {v}" for k, v in self.lanes.items()]
         if self.lane_rules:
             lines += ["[lane_rules]"] + [f"{k} = {v}" for k, v in self.lane_rules]
+        if self.calendars:
+            lines += ["[calendars]"] + [f"{k} = {v}" for k, v in self.calendars.items()]
+        if self.forecast:
+            lines += ["[forecast]"] + [f"{k} = {v}" for k, v in self.forecast.items()]
         lines += ["[wedpool]"] + [f"{k} = {v}" for k, v in self.settings.items()]
         self.ini.write_text("\n".join(lines) + "\n")
         users = {**self.users, **self.extra_users}
