@@ -355,15 +355,16 @@ int forecast_connections(const struct forecast_step *st, int base)
     return (int)ceil((double)base * st->multiplier - CEIL_SLACK) + st->wedding_load;
 }
 
-/* Keeps the highest prediction, the earliest instant on a tie. */
+/* Keeps the highest prediction of each base, the earliest instant on a tie. */
 struct peak_search {
     const struct forecast_conf *fc;
     const struct context_conf *cc;
     const struct wedding_list *w;
     time_t from, to;
-    int base;
-    int best;
-    time_t best_at;
+    const int *bases;
+    int n;
+    int *best;                    /* per base */
+    time_t best_at;               /* of bases[0] */
     struct forecast_step best_step;
 };
 
@@ -373,21 +374,28 @@ static void consider(struct peak_search *ps, time_t t)
         return;
     struct forecast_step st;
     forecast_at(ps->fc, ps->cc, ps->w, t, &st);
-    int n = forecast_connections(&st, ps->base);
-    if (n > ps->best || (n == ps->best && t < ps->best_at)) {
-        ps->best = n;
-        ps->best_at = t;
-        ps->best_step = st;
+    for (int i = 0; i < ps->n; i++) {
+        int v = forecast_connections(&st, ps->bases[i]);
+        bool first_better = i == 0 && (v > ps->best[0] || (v == ps->best[0] && t < ps->best_at));
+        if (v > ps->best[i])
+            ps->best[i] = v;
+        if (first_better) {
+            ps->best_at = t;
+            ps->best_step = st;
+        }
     }
 }
 
-int forecast_warm_target(const struct forecast_conf *fc, const struct context_conf *cc,
-                         const struct wedding_list *w, time_t t, int lead_s, int base, time_t *peak_at,
-                         struct forecast_step *peak)
+void forecast_warm_targets(const struct forecast_conf *fc, const struct context_conf *cc,
+                           const struct wedding_list *w, time_t t, int lead_s, const int *bases, int n, int *out,
+                           time_t *peak_at, struct forecast_step *peak)
 {
     if (lead_s < 0)
         lead_s = 0;
-    struct peak_search ps = {.fc = fc, .cc = cc, .w = w, .from = t, .to = t + lead_s, .base = base, .best = -1};
+    for (int i = 0; i < n; i++)
+        out[i] = -1;
+    struct peak_search ps = {.fc = fc, .cc = cc, .w = w, .from = t, .to = t + lead_s, .bases = bases, .n = n,
+                             .best = out};
     for (time_t s = t; s <= t + lead_s; s += 60)
         consider(&ps, s);
     /* The prediction is a step function that rises only where a window opens, a local day begins
@@ -413,5 +421,13 @@ int forecast_warm_target(const struct forecast_conf *fc, const struct context_co
         *peak_at = ps.best_at;
     if (peak != NULL)
         *peak = ps.best_step;
-    return ps.best;
+}
+
+int forecast_warm_target(const struct forecast_conf *fc, const struct context_conf *cc,
+                         const struct wedding_list *w, time_t t, int lead_s, int base, time_t *peak_at,
+                         struct forecast_step *peak)
+{
+    int best;
+    forecast_warm_targets(fc, cc, w, t, lead_s, &base, 1, &best, peak_at, peak);
+    return best;
 }

@@ -83,6 +83,7 @@ struct plan {
     struct plan_hour *hours;
     int nhours;
     struct plan_cell *cells;
+    int *bases, *peaks, *warm;    /* scratch, npools + 1: [0] is the whole demand */
     int capacity;                 /* what can be served at most: min(ceilings + reserved, max_connections) */
     int peak_needed;
     time_t peak_at;
@@ -361,12 +362,17 @@ static bool plan_compute(struct plan *p)
     p->nhours = (int)((in->to - in->from) / 3600);
     p->hours = calloc((size_t)p->nhours, sizeof(*p->hours));
     p->cells = calloc((size_t)p->nhours * (size_t)(in->npools > 0 ? in->npools : 1), sizeof(*p->cells));
-    if (p->hours == NULL || p->cells == NULL)
+    p->bases = calloc((size_t)in->npools + 1, sizeof(int));
+    p->peaks = calloc((size_t)in->npools + 1, sizeof(int));
+    p->warm = calloc((size_t)in->npools + 1, sizeof(int));
+    if (p->hours == NULL || p->cells == NULL || p->bases == NULL || p->peaks == NULL || p->warm == NULL)
         return false;
-    int ceilings = in->superuser_reserved, total_base = 0;
+    /* bases[0] is the whole demand (its peak gives the hour's multiplier and why), then each pool */
+    int ceilings = in->superuser_reserved;
     for (int i = 0; i < in->npools; i++) {
         ceilings += in->pools[i].ceiling;
-        total_base += in->pools[i].base;
+        p->bases[0] += in->pools[i].base;
+        p->bases[i + 1] = in->pools[i].base;
     }
     p->capacity = in->max_connections > 0 && in->max_connections < ceilings ? in->max_connections : ceilings;
     for (int h = 0; h < p->nhours; h++) {
@@ -375,15 +381,17 @@ static bool plan_compute(struct plan *p)
         hr->cells = &p->cells[(size_t)h * (size_t)in->npools];
         context_local(hr->t, in->zone, &hr->lt);
         hr->in_progress = context_weddings_between(&p->weddings, hr->t, hr->t + 3600);
-        forecast_warm_target(&in->fc, &in->cc, &p->weddings, hr->t, 3599, total_base, NULL, &hr->step);
+        forecast_warm_targets(&in->fc, &in->cc, &p->weddings, hr->t, 3599, p->bases, in->npools + 1, p->peaks, NULL,
+                              &hr->step);
+        forecast_warm_targets(&in->fc, &in->cc, &p->weddings, hr->t, in->prewarm_lead_s, p->bases + 1, in->npools,
+                              p->warm, NULL, NULL);
         int served = 0;
         hr->needed = in->superuser_reserved;
         for (int i = 0; i < in->npools; i++) {
             struct plan_cell *c = &hr->cells[i];
             const struct plan_pool *pool = &in->pools[i];
-            c->predicted = forecast_warm_target(&in->fc, &in->cc, &p->weddings, hr->t, 3599, pool->base, NULL, NULL);
-            c->warm = forecast_warm_target(&in->fc, &in->cc, &p->weddings, hr->t, in->prewarm_lead_s, pool->base,
-                                           NULL, NULL);
+            c->predicted = p->peaks[i + 1];
+            c->warm = p->warm[i];
             c->cut = c->predicted > pool->ceiling ? c->predicted - pool->ceiling : 0;
             hr->needed += c->predicted;
             served += c->predicted - c->cut;
@@ -407,6 +415,9 @@ static void plan_free(struct plan *p)
     free(p->in.pools);
     free(p->hours);
     free(p->cells);
+    free(p->bases);
+    free(p->peaks);
+    free(p->warm);
     wedding_list_free(&p->weddings);
 }
 
