@@ -13,26 +13,7 @@
 #include "clock.h"
 #include "context.h"
 #include "forecast.h"
-
-#define ZONE "Europe/London"
-
-static time_t local(int y, int mo, int d, int h, int mi)
-{
-    time_t t;
-    assert_true(clock_from_local(y, mo, d, h, mi, ZONE, &t));
-    return t;
-}
-
-static struct wedding wedding(const char *name, time_t start, time_t end, int guests)
-{
-    struct wedding w = {0};
-    snprintf(w.name, sizeof(w.name), "%s", name);
-    w.start = start;
-    w.end = end;
-    w.guests = guests;
-    w.vendors = 8;
-    return w;
-}
+#include "wedding_testutil.h"
 
 struct fixture {
     struct forecast_conf fc;
