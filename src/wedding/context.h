@@ -46,4 +46,15 @@ void wedding_context_compute(const struct wedding_list *w, time_t now, const str
                              bool pool_incident, struct wedding_context *out);
 const char *criticality_name(int criticality); /* "ROUTINE" ... "EMERGENCY" */
 
+/* Helpers shared with the forecast and the plan (local dates in cc->zone). */
+struct local_time;
+/* Local time of t in zone; UTC if the zone is unknown (the configuration refuses unknown zones). */
+void context_local(time_t t, const char *zone, struct local_time *out);
+/* The instant local midnight begins days_after days after lt's date (0 = lt's own date). */
+time_t context_day_start(const struct local_time *lt, int days_after, const char *zone);
+/* true if month (1-12) is in [peak_from_month, peak_to_month], inclusive; wraps past December. */
+bool context_month_in_season(const struct context_conf *cc, int month);
+/* How many weddings overlap [from, to). */
+int context_weddings_between(const struct wedding_list *w, time_t from, time_t to);
+
 #endif

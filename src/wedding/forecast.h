@@ -58,5 +58,10 @@ int forecast_connections(const struct forecast_step *st, int base);
 int forecast_warm_target(const struct forecast_conf *fc, const struct context_conf *cc,
                          const struct wedding_list *w, time_t t, int lead_s, int base, time_t *peak_at,
                          struct forecast_step *peak);
+/* The same for n bases at once (each instant evaluated once): out[i] is bases[i]'s target;
+ * *peak_at and *peak (may be NULL) are those of bases[0]. */
+void forecast_warm_targets(const struct forecast_conf *fc, const struct context_conf *cc,
+                           const struct wedding_list *w, time_t t, int lead_s, const int *bases, int n, int *out,
+                           time_t *peak_at, struct forecast_step *peak);
 
 #endif
