@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "push.h"
 #include "runtime.h"
+#include "plan.h"
 #include "scaler.h"
 #include "server.h"
 
@@ -175,6 +176,8 @@ static void usage(FILE *out)
             "wedpool %s: a PostgreSQL connection pooler for wedding-day traffic\n"
             "usage: wedpool -c FILE              run in the foreground\n"
             "       wedpool --check-config -c FILE   validate FILE and exit\n"
+            "       wedpool plan -c FILE [--from YYYY-MM-DD] [--days N] [--json FILE] [--svg FILE]\n"
+            "                                    the capacity plan from the calendars (exit 3: over capacity)\n"
             "       wedpool --version\n",
             WEDPOOL_VERSION);
 }
@@ -186,6 +189,8 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    if (argc >= 2 && strcmp(argv[1], "plan") == 0)
+        return plan_main(argc - 1, argv + 1); /* the capacity plan: no proxy, no loop */
     bool check_only = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {

@@ -144,31 +144,34 @@ bool clock_zone_valid(const char *zone)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Runs fn with TZ set to zone (restored afterwards), under the lock. */
+/* Runs fn with TZ set to zone, under the lock. TZ is left set: nothing else in wedpool reads local
+ * time (logs are UTC), and switching it back and forth would make glibc reload the zone file on every
+ * call; with one configured zone it is set once and every later call is a plain localtime_r. */
+static char current_zone[256];
+static bool zone_set;
+
 static bool with_zone(const char *zone, void (*fn)(void *), void *arg)
 {
-    if (!clock_zone_valid(zone))
-        return false;
+    if (zone == NULL)
+        zone = "";
     pthread_mutex_lock(&tz_lock);
-    const char *old = getenv("TZ");
-    char saved[256];
-    bool had = old != NULL && strlen(old) < sizeof(saved);
-    if (had)
-        strcpy(saved, old);
-    if (zone != NULL && zone[0] != '\0') {
-        char spec[256];
-        snprintf(spec, sizeof(spec), ":%s", zone);
-        setenv("TZ", spec, 1);
-    } else if (had) {
-        unsetenv("TZ");
+    if (!zone_set || strcmp(current_zone, zone) != 0) {
+        if (!clock_zone_valid(zone)) {
+            pthread_mutex_unlock(&tz_lock);
+            return false;
+        }
+        if (zone[0] != '\0') {
+            char spec[260];
+            snprintf(spec, sizeof(spec), ":%s", zone);
+            setenv("TZ", spec, 1);
+        } else {
+            unsetenv("TZ");
+        }
+        tzset();
+        snprintf(current_zone, sizeof(current_zone), "%s", zone);
+        zone_set = true;
     }
-    tzset();
     fn(arg);
-    if (had)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
     pthread_mutex_unlock(&tz_lock);
     return true;
 }

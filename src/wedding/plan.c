@@ -237,15 +237,30 @@ static bool parse_options(int argc, char **argv, struct plan_options *o)
 static bool plan_input_init(struct plan_input *in, const struct plan_options *o, const struct wp_config *cfg)
 {
     memset(in, 0, sizeof(*in));
-    snprintf(in->zone, sizeof(in->zone), "%s", o->zone != NULL ? o->zone : "");
+    /* The config's timezone, ceremony hours, [forecast] and [calendars] (files only: the plan reads
+     * no URLs); --timezone and --calendar on the command line take precedence. */
+    snprintf(in->zone, sizeof(in->zone), "%s", o->zone != NULL ? o->zone : cfg->timezone);
     context_conf_defaults(&in->cc);
     in->cc.zone = in->zone;
-    forecast_conf_defaults(&in->fc);
-    memcpy(in->cals, o->cals, sizeof(o->cals[0]) * (size_t)o->ncals);
-    in->ncals = o->ncals;
+    in->cc.ceremony_from_min = cfg->ceremony_from_min;
+    in->cc.ceremony_to_min = cfg->ceremony_to_min;
+    in->fc = cfg->forecast;
+    if (o->ncals > 0) {
+        memcpy(in->cals, o->cals, sizeof(o->cals[0]) * (size_t)o->ncals);
+        in->ncals = o->ncals;
+    } else {
+        for (int i = 0; i < cfg->ncalendars; i++) {
+            if (cfg->calendars[i].is_url) {
+                fprintf(stderr, "wedpool plan: calendar %s is a URL; the plan reads files only (give a copy with "
+                        "--calendar %s=PATH)\n", cfg->calendars[i].name, cfg->calendars[i].name);
+                continue;
+            }
+            in->cals[in->ncals++] = cfg->calendars[i];
+        }
+    }
     in->max_connections = o->max_connections;
     in->superuser_reserved = o->superuser_reserved;
-    in->prewarm_lead_s = PLAN_PREWARM_LEAD_S;
+    in->prewarm_lead_s = cfg->prewarm_lead_s;
     in->days = o->days;
 
     in->npools = (int)cfg->ndbs;
@@ -256,8 +271,11 @@ static bool plan_input_init(struct plan_input *in, const struct plan_options *o,
         struct plan_pool *p = &in->pools[i];
         snprintf(p->name, sizeof(p->name), "%s", cfg->dbs[i].name);
         int min = config_db_min_pool(cfg, &cfg->dbs[i]);
-        p->base = min > 1 ? min : 1;
-        p->ceiling = config_db_max_pool(cfg, &cfg->dbs[i]);
+        p->base = cfg->forecast_base_connections > 0 ? cfg->forecast_base_connections : min > 1 ? min : 1;
+        int max = config_db_max_pool(cfg, &cfg->dbs[i]);
+        p->ceiling = cfg->scale_max_pool_size > 0 ? cfg->scale_max_pool_size : 3 * max; /* as the scaler grows */
+        if (p->ceiling < max)
+            p->ceiling = max;
     }
 
     struct local_time lt;
