@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pgstats.h"
+#include "fetch.h"
 #include "health.h"
 #include "listener.h"
 #include "pool.h"
@@ -178,6 +179,31 @@ static void metrics_lanes(struct pbuf *b)
     }
 }
 
+/* Calendar sources (fetch.c): freshness, size and failures of each. */
+static void metrics_calendars(struct pbuf *b)
+{
+    struct calendar_status st[CALENDARS_MAX];
+    int n = calendars_status(st, CALENDARS_MAX);
+    char name[CALENDAR_NAME_MAX * 2 + 1];
+    head(b, "wedpool_calendar_last_success_timestamp_seconds", "gauge",
+         "Last successful fetch or read of the calendar (a 304 counts), Unix time; 0 if never.");
+    for (int i = 0; i < n; i++) {
+        prom_label_escape(st[i].name, name, sizeof(name));
+        out(b, "wedpool_calendar_last_success_timestamp_seconds{calendar=\"%s\"} %lld\n", name,
+            (long long)st[i].last_success);
+    }
+    head(b, "wedpool_calendar_weddings", "gauge", "Weddings within the horizon in the calendar's last good version.");
+    for (int i = 0; i < n; i++) {
+        prom_label_escape(st[i].name, name, sizeof(name));
+        out(b, "wedpool_calendar_weddings{calendar=\"%s\"} %zu\n", name, st[i].weddings);
+    }
+    head(b, "wedpool_calendar_fetch_failures_total", "counter", "Failed fetches, reads or parses of the calendar.");
+    for (int i = 0; i < n; i++) {
+        prom_label_escape(st[i].name, name, sizeof(name));
+        out(b, "wedpool_calendar_fetch_failures_total{calendar=\"%s\"} %llu\n", name, st[i].failures);
+    }
+}
+
 void metrics_prometheus(struct pbuf *b)
 {
     struct dlist *pos;
@@ -222,6 +248,7 @@ void metrics_prometheus(struct pbuf *b)
     scaler_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
+    metrics_calendars(b);
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)

@@ -27,12 +27,15 @@ struct calendar_source {
 bool calendar_source_parse(const char *name, const char *spec, struct calendar_source *out, char *err,
                            size_t errlen);
 
+/* last_success and last_attempt are real Unix time, not the fake clock: they are what an alert
+ * compares with the scraper's time(). */
 struct calendar_status {
     char name[CALENDAR_NAME_MAX];
-    time_t last_success;      /* 0 = never */
+    time_t last_success;      /* 0 = never; a 304 Not Modified or an unchanged file counts */
     time_t last_attempt;
     char last_error[256];     /* "" after a success */
     size_t weddings;          /* in its last good calendar */
+    unsigned long long failures; /* failed fetches or parses since start (kept across reloads) */
 };
 
 /* Starts the worker for these sources (copied). Weddings are kept for [now - 1 day,
