@@ -37,7 +37,7 @@ run() { # target port pid clients
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
     if [ "${failed:-0}" != 0 ]; then echo "$target c=$c: $failed failed transactions"; echo "$out"; exit 1; fi
     if [ -n "$strace_pid" ] && [ -f "$work/strace.$target.$c" ]; then
-        sys_calls=$(awk '/total$/ {print $3}' "$work/strace.$target.$c")
+        sys_calls=$(awk '/total$/ {print $4}' "$work/strace.$target.$c")  # column 4: calls (3 is usec/call)
     fi
     if [ "$pid" != 0 ]; then
         echo "$target $c $tps $tx $((u1 - u0)) $((s1 - s0)) $sys_calls" >>"$results"

@@ -59,7 +59,8 @@ start_wedpool() {
         printf 'max_client_conn = 10000\nlog_level = warning\nhttp_listen = 127.0.0.1:%s\n' "$WP_HTTP"
         printf '%s\n' "$@" | awk '/^\[/ {exit} {print}'
     } >"$WORK/wedpool.ini"
-    "$WEDPOOL" -c "$WORK/wedpool.ini" >"$WORK/wedpool.log" 2>&1 &
+    # its own session, as PgBouncer -d and the backends have: the scheduler groups CPU by session
+    setsid "$WEDPOOL" -c "$WORK/wedpool.ini" >"$WORK/wedpool.log" 2>&1 &
     WP_PID=$!
     BENCH_PIDS+=("$WP_PID")
     wait_port "$WP_PORT" || { echo "wedpool did not start:"; cat "$WORK/wedpool.log"; exit 1; }

@@ -598,6 +598,7 @@ static void client_login_process(struct client *c)
 void client_server_assigned(struct client *c)
 {
     /* Resume from the loop, not from inside the server's callback. */
+    c->resume_buffered = true;
     event_active(&c->conn.rev, EV_READ, 0);
 }
 
@@ -607,7 +608,9 @@ static void client_on_read(evutil_socket_t fd, short what, void *arg)
     if (c->state == CL_CLOSED)
         return;
     bool blocked = c->state == CL_WAITING || (c->server != NULL && c->server->conn.writing);
-    if (!blocked || (c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE)) {
+    bool resumed = c->resume_buffered && c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done;
+    c->resume_buffered = false;
+    if (!resumed && (!blocked || (c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE))) {
         ssize_t n = conn_fill(&c->conn);
         if (n == 0 || n == -2) {
             client_close(c);
