@@ -233,6 +233,30 @@ static bool default_zone_resolve(const char *default_zone, char *out, size_t cap
     return named_zone(default_zone, out, cap);
 }
 
+/* Where one text's weddings go, with the CALENDAR_MAX_WEDDINGS cap (warned once). */
+struct sink {
+    struct wedding_list *out;
+    size_t base;              /* out->n when this text started */
+    const char *source;
+    calendar_warn_fn warn;
+    void *arg;
+    bool full, oom;
+};
+
+static void sink_add(struct sink *k, const struct wedding *w)
+{
+    if (k->full || k->oom)
+        return;
+    if (k->out->n - k->base >= CALENDAR_MAX_WEDDINGS) {
+        k->full = true;
+        say(k->warn, k->arg, "calendar %s: more than %d weddings; the rest are ignored", k->source,
+            CALENDAR_MAX_WEDDINGS);
+        return;
+    }
+    if (!wedding_list_add(k->out, w))
+        k->oom = true;
+}
+
 /* ---- iCalendar ---- */
 
 enum zone_kind { ZONE_UTC, ZONE_ICAL, ZONE_NAMED };
@@ -282,13 +306,10 @@ struct ics {
     char dflt[ZONE_NAME_MAX];
     bool dflt_ok;
     time_t from, to;
-    struct wedding_list *out;
-    size_t out_base;          /* out->n when this text started */
+    struct sink sink;
     calendar_warn_fn warn;
     void *arg;
     long iter_left;           /* recurrence iterations left for the whole text */
-    bool full;                /* CALENDAR_MAX_WEDDINGS reached */
-    bool oom;
     struct when *overrides;   /* every RECURRENCE-ID of the text, sorted by UID */
     size_t n_overrides;
     struct master *masters;   /* every VEVENT with a UID and no RECURRENCE-ID, sorted by UID */
@@ -571,14 +592,8 @@ static void instance_uid(char *dst, size_t cap, const char *uid, const char *suf
 
 static void emit(struct ics *p, struct event *e, const struct instance *in, const struct when *rid)
 {
-    if (p->full || p->oom)
+    if (p->sink.full || p->sink.oom)
         return;
-    if (p->out->n - p->out_base >= CALENDAR_MAX_WEDDINGS) {
-        p->full = true;
-        say(p->warn, p->arg, "calendar %s: more than %d weddings; the rest are ignored", p->source,
-            CALENDAR_MAX_WEDDINGS);
-        return;
-    }
     struct wedding w = e->proto;
     w.start = in->start;
     w.end = in->end;
@@ -600,8 +615,7 @@ static void emit(struct ics *p, struct event *e, const struct instance *in, cons
     } else {
         copy_str(w.uid, sizeof(w.uid), base);
     }
-    if (!wedding_list_add(p->out, &w))
-        p->oom = true;
+    sink_add(&p->sink, &w);
 }
 
 struct xprop {
@@ -779,7 +793,7 @@ static void expand(struct ics *p, struct event *e)
     if (n_ex > 0) {
         e->exdates = calloc(n_ex, sizeof(*e->exdates));
         if (e->exdates == NULL) {
-            p->oom = true;
+            p->sink.oom = true;
             return;
         }
         for (icalproperty *x = icalcomponent_get_first_property(c, ICAL_EXDATE_PROPERTY); x != NULL;
@@ -1007,6 +1021,14 @@ static void upcase_x_names(char *s)
     }
 }
 
+static bool too_large(size_t len, char *err, size_t errlen)
+{
+    if (len <= CALENDAR_TEXT_MAX)
+        return false;
+    snprintf(err, errlen, "calendar text of %zu bytes is larger than the %u-byte limit", len, CALENDAR_TEXT_MAX);
+    return true;
+}
+
 static pthread_once_t ical_once = PTHREAD_ONCE_INIT;
 
 static void ical_init(void)
@@ -1019,10 +1041,8 @@ bool calendar_parse_ics(const char *text, size_t len, const char *source, const 
                         time_t to, struct wedding_list *out, calendar_warn_fn warn, void *arg, char *err,
                         size_t errlen)
 {
-    if (len > CALENDAR_TEXT_MAX) {
-        snprintf(err, errlen, "calendar text of %zu bytes is larger than the %u-byte limit", len, CALENDAR_TEXT_MAX);
+    if (too_large(len, err, errlen))
         return false;
-    }
     if (!looks_like_ics(text, len)) {
         snprintf(err, errlen, "not an iCalendar text (no BEGIN:VCALENDAR)");
         return false;
@@ -1049,8 +1069,9 @@ bool calendar_parse_ics(const char *text, size_t len, const char *source, const 
         return false;
     }
 
-    struct ics p = {.source = source != NULL ? source : "", .from = from, .to = to, .out = out, .out_base = out->n,
-                    .warn = warn, .arg = arg, .iter_left = ITER_MAX_TEXT};
+    struct ics p = {.source = source != NULL ? source : "", .from = from, .to = to, .warn = warn, .arg = arg,
+                    .iter_left = ITER_MAX_TEXT};
+    p.sink = (struct sink){.out = out, .base = out->n, .source = p.source, .warn = warn, .arg = arg};
     p.dflt_ok = default_zone_resolve(default_zone, p.dflt, sizeof(p.dflt));
     struct vevent *ev = NULL;
     size_t n_ev = 0, cap_ev = 0;
@@ -1104,7 +1125,7 @@ bool calendar_parse_ics(const char *text, size_t len, const char *source, const 
     if (p.n_masters > 1)
         qsort(p.masters, p.n_masters, sizeof(*p.masters), master_cmp);
 
-    for (size_t i = 0; ok && i < n_ev && !p.full && !p.oom; i++)
+    for (size_t i = 0; ok && i < n_ev && !p.sink.full && !p.sink.oom; i++)
         ics_event(&p, &ev[i]);
 
     free(p.inst);
@@ -1112,8 +1133,8 @@ bool calendar_parse_ics(const char *text, size_t len, const char *source, const 
     free(p.masters);
     free(ev);
     icalcomponent_free(root);
-    if (!ok || p.oom) {
-        out->n = p.out_base;
+    if (!ok || p.sink.oom) {
+        out->n = p.sink.base;
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -1232,37 +1253,30 @@ static char *trim(char *s)
     return s;
 }
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* "2026-06-13T14:00[:SS]" or with a space, local in zone; or an instant with Z or an offset. */
+/* "2026-06-13T14:00[:SS]" or with a space, local in zone; or an instant with Z or an offset. The
+ * local form is checked by clock_parse_iso() as if it were UTC, then placed in the zone. */
 static bool csv_time(const char *s, const char *zone, time_t *out)
 {
     if (clock_parse_iso(s, out))
         return true;
     size_t n = strlen(s);
-    int y, mo, d, h, mi, sec = 0;
-    if ((n != 16 && n != 19) || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != ' ') || !digits(s + 11, 2, &h) || s[13] != ':' ||
-        !digits(s + 14, 2, &mi))
+    if (n != 16 && n != 19)
         return false;
-    if (n == 19 && (s[16] != ':' || !digits(s + 17, 2, &sec)))
+    char utc[24];
+    memcpy(utc, s, n);
+    memcpy(utc + n, "Z", 2);
+    time_t as_utc;
+    if (!clock_parse_iso(utc, &as_utc))
         return false;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+    struct tm tm;
+    gmtime_r(&as_utc, &tm);
+    /* clock_parse_iso() takes any day up to 31: 2026-02-30 must not become 2 March. */
+    if (tm.tm_mday != (s[8] - '0') * 10 + (s[9] - '0'))
         return false;
     time_t base;
-    if (!clock_from_local(y, mo, d, h, mi, zone, &base))
+    if (!clock_from_local(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, zone, &base))
         return false;
-    *out = base + sec;
+    *out = base + tm.tm_sec;
     return true;
 }
 
@@ -1272,11 +1286,9 @@ struct csv {
     bool dflt_ok;
     const char *dflt_name;
     time_t from, to;
-    struct wedding_list *out;
-    size_t out_base;
+    struct sink sink;
     calendar_warn_fn warn;
     void *arg;
-    bool full, oom;
 };
 
 static void csv_row(struct csv *p, struct csv_record *r)
@@ -1347,26 +1359,16 @@ static void csv_row(struct csv *p, struct csv_record *r)
                 r->line, i == 0 ? "guests" : "vendors", v, x->min, x->max, x->dflt);
         }
     }
-    if (w.start >= p->to || w.end <= p->from)
-        return;
-    if (p->out->n - p->out_base >= CALENDAR_MAX_WEDDINGS) {
-        p->full = true;
-        say(p->warn, p->arg, "calendar %s: more than %d weddings; the rest are ignored", p->source,
-            CALENDAR_MAX_WEDDINGS);
-        return;
-    }
-    if (!wedding_list_add(p->out, &w))
-        p->oom = true;
+    if (w.start < p->to && w.end > p->from)
+        sink_add(&p->sink, &w);
 }
 
 bool calendar_parse_csv(const char *text, size_t len, const char *source, const char *default_zone, time_t from,
                         time_t to, struct wedding_list *out, calendar_warn_fn warn, void *arg, char *err,
                         size_t errlen)
 {
-    if (len > CALENDAR_TEXT_MAX) {
-        snprintf(err, errlen, "calendar text of %zu bytes is larger than the %u-byte limit", len, CALENDAR_TEXT_MAX);
+    if (too_large(len, err, errlen))
         return false;
-    }
     size_t pos = 0;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         pos = 3;
@@ -1380,8 +1382,9 @@ bool calendar_parse_csv(const char *text, size_t len, const char *source, const 
         return false;
     }
     pos += hl + (nl != NULL);
-    struct csv p = {.source = source != NULL ? source : "", .from = from, .to = to, .out = out, .out_base = out->n,
-                    .warn = warn, .arg = arg, .dflt_name = default_zone != NULL ? default_zone : ""};
+    struct csv p = {.source = source != NULL ? source : "", .from = from, .to = to, .warn = warn, .arg = arg,
+                    .dflt_name = default_zone != NULL ? default_zone : ""};
+    p.sink = (struct sink){.out = out, .base = out->n, .source = p.source, .warn = warn, .arg = arg};
     p.dflt_ok = default_zone_resolve(default_zone, p.dflt, sizeof(p.dflt));
     struct csv_record *r = malloc(sizeof(*r));
     if (r == NULL) {
@@ -1389,13 +1392,13 @@ bool calendar_parse_csv(const char *text, size_t len, const char *source, const 
         return false;
     }
     int line = 2;
-    while (pos < len && !p.full && !p.oom) {
+    while (pos < len && !p.sink.full && !p.sink.oom) {
         csv_read_record(text, len, &pos, &line, r);
         csv_row(&p, r);
     }
     free(r);
-    if (p.oom) {
-        out->n = p.out_base;
+    if (p.sink.oom) {
+        out->n = p.sink.base;
         snprintf(err, errlen, "out of memory");
         return false;
     }

@@ -417,12 +417,14 @@ static void test_csv_header_and_quotes(void **state)
     assert_false(calendar_parse_csv("", 0, "test", "UTC", 0, 4000000000, &l, collect, &w, err, sizeof(err)));
     const char *ok = "\xEF\xBB\xBFName,Start,End,TimeZone,Guests,Vendors,Venue\r\n"
                      "\"A \"\"B\"\" C\",2026-06-13T14:00:00Z,2026-06-13T18:00+02:00,,1,2,\"x\"\r\n"
+                     "February,2026-02-30T14:00,,,,,\r\n"
                      "\"unclosed,2026-06-13T14:00,,,,,\r\n";
     assert_true(calendar_parse_csv(ok, strlen(ok), "test", "UTC", 0, 4000000000, &l, collect, &w, err, sizeof(err)));
     assert_int_equal(l.n, 1);
     expect(&l, 0, "A \"B\" C", "2026-06-13T14:00:00Z", "2026-06-13T16:00:00Z");
     expect_counts(&l, 0, 1, 2, WEDDING_DEFAULT_CRITICAL);
-    assert_true(warned(&w, "line 3: a quoted field is not closed", NULL));
+    assert_true(warned(&w, "line 3: start \"2026-02-30T14:00\"", NULL));
+    assert_true(warned(&w, "line 4: a quoted field is not closed", NULL));
     wedding_list_free(&l);
 }
 
