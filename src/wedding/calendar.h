@@ -10,10 +10,15 @@
 #define WEDDING_NAME_MAX 128
 #define CALENDAR_NAME_MAX 32
 
-/* Defaults when an event does not say (documented in docs/configuration.md). */
+/* Defaults when an event does not say (documented in docs/calendar.md). */
 #define WEDDING_DEFAULT_GUESTS 100
 #define WEDDING_DEFAULT_VENDORS 8
 #define WEDDING_DEFAULT_CRITICAL 3
+
+/* Caps against hostile or runaway input (docs/calendar.md). */
+#define CALENDAR_TEXT_MAX (32u << 20)   /* bytes of one calendar text; a longer one is refused */
+#define CALENDAR_MAX_WEDDINGS 50000     /* weddings one text may add; the rest are dropped with a warn */
+#define CALENDAR_MAX_INSTANCES 1000     /* instances of one recurring event within [from, to) */
 
 struct wedding {
     char name[WEDDING_NAME_MAX];      /* SUMMARY, or the CSV name */
@@ -40,8 +45,9 @@ void wedding_list_sort(struct wedding_list *l);
 /* Appends a copy of every wedding of src. */
 bool wedding_list_append(struct wedding_list *dst, const struct wedding_list *src);
 
-/* Called once for each event skipped (malformed, unknown zone, ...), with a message naming the
- * source and the line or UID. Control characters in it are the logger's to escape. */
+/* Called once for each event or row skipped (malformed, unknown zone, ...), and for each value
+ * replaced by its default (X-WEDPOOL-GUESTS:lots), with a message naming the source and the line or
+ * UID. Control characters in it are the logger's to escape. */
 typedef void (*calendar_warn_fn)(void *arg, const char *msg);
 
 /* Reads an iCalendar text (len bytes, not necessarily NUL-terminated): VEVENTs with UTC, TZID

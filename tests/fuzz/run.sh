@@ -5,7 +5,7 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend)
+flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend -Isrc/wedding)
 clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/core/proto.c src/proxy/params.c -o "$out/fuzz_startup"
 targets=(fuzz_startup)
 clang "${flags[@]}" tests/fuzz/fuzz_relay.c src/core/msg.c src/proxy/expect.c -o "$out/fuzz_relay"
@@ -18,6 +18,15 @@ if [ -f tests/fuzz/fuzz_config.c ]; then
     clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config/config.c src/core/log.c src/auth/scram.c src/auth/md5.c -linih -lcrypto -o "$out/fuzz_config"
     targets+=(fuzz_config)
 fi
+clang "${flags[@]}" tests/fuzz/fuzz_calendar.c src/wedding/calendar.c src/core/clock.c -lical -lm -lpthread -o "$out/fuzz_calendar"
+targets+=(fuzz_calendar)
+# Seeds: the test fixtures, behind the selector byte (0 = iCalendar, 1 = CSV).
+mkdir -p "$out/corpus-fuzz_calendar"
+for f in tests/fixtures/calendars/*; do
+    sel='\x00'
+    case "$f" in *.csv) sel='\x01' ;; esac
+    { printf "$sel"; cat "$f"; } >"$out/corpus-fuzz_calendar/seed-$(basename "$f")"
+done
 for t in "${targets[@]}"; do
     echo "fuzz: $t for ${secs}s"
     mkdir -p "$out/corpus-$t"
