@@ -141,7 +141,15 @@ bool clock_zone_valid(const char *zone)
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo", zone);
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    /* a zone file, not zone.tab or another file that happens to live there */
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool ok = f != NULL && fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+    if (f != NULL)
+        fclose(f);
+    return ok;
 }
 
 /* Runs fn with TZ set to zone, under the lock. TZ is left set: nothing else in wedpool reads local

@@ -51,7 +51,7 @@ def pool_json(wedpool, db="appdb"):
     return None
 
 
-def setup(wedpool, tmp_path, **settings):
+def configure(wedpool, tmp_path, **settings):
     wedpool.databases = {"appdb": f"host=127.0.0.1 port={wedpool.pg.port} dbname=appdb user=app"}
     wedpool.calendars = {"weddings": f"source={calendar(tmp_path)}"}
     wedpool.settings.update({"timezone": "Europe/London", "http_listen": f"127.0.0.1:{wedpool.http_port}",
@@ -71,7 +71,7 @@ def test_prewarm_reaches_warm_target_before_the_ceremony_at_a_bounded_rate(wedpo
     """29 minutes before a 200-guest Saturday wedding, the pool opens its warm target (saturday_morning
     x5, peak season x1.2, base 2 -> 12, plus 200 guests / 25 = 8 -> 20) ahead of any client, no faster
     than prewarm_rate_per_s."""
-    setup(wedpool, tmp_path)
+    configure(wedpool, tmp_path)
     wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T12:31:00Z"})
     p = wait_for(lambda: (pool_json(wedpool) or {}).get("warm_target", 0) >= 20, timeout=10)
     assert p, pool_json(wedpool)
@@ -94,7 +94,7 @@ def test_prewarm_reaches_warm_target_before_the_ceremony_at_a_bounded_rate(wedpo
 
 
 def test_protection_refuses_a_capacity_cut_until_overridden(wedpool, tmp_path):
-    setup(wedpool, tmp_path)
+    configure(wedpool, tmp_path)
     wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T13:30:00Z"})
     assert wait_for(lambda: api(wedpool, "/api/v1/weddings")["active_weddings"] == 1, timeout=10)
     assert api(wedpool, "/api/v1/weddings")["criticality"] == 4
@@ -128,7 +128,7 @@ def test_infrastructure_hook_runs_once_per_window_with_the_json(wedpool, tmp_pat
     script.write_text(f"#!/bin/sh\ncat >> {out}\necho >> {out}\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     # ceiling 6 connections, the forecast needs 20: the hook must run, once
-    setup(wedpool, tmp_path, scale_max_pool_size=6, scale_hook=str(script), infra_lead_s=7200)
+    configure(wedpool, tmp_path, scale_max_pool_size=6, scale_hook=str(script), infra_lead_s=7200)
     wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T11:30:00Z"})
     assert wait_for(lambda: out.exists() and out.read_text().strip(), timeout=10)
     assert wait_for(lambda: "infrastructure hook done" in wedpool.log(), timeout=10)
@@ -141,7 +141,7 @@ def test_infrastructure_hook_runs_once_per_window_with_the_json(wedpool, tmp_pat
 
 
 def test_reactive_growth_under_load(wedpool, tmp_path):
-    setup(wedpool, tmp_path, max_pool_size=2, scale_max_pool_size=6, acquire_timeout_ms=30000)
+    configure(wedpool, tmp_path, max_pool_size=2, scale_max_pool_size=6, acquire_timeout_ms=30000)
     wedpool.calendars = {}
     wedpool.start()
     done = []
@@ -168,7 +168,7 @@ def test_waiters_are_rekeyed_when_a_wedding_starts(wedpool, tmp_path):
     """Two waiters: an ordinary one (priority 100) queued first, and a vendor-lane one (priority 50,
     active_wedding_boost=100) queued second. When the wedding starts, the vendor client outranks the
     ordinary one although it was queued with the lower key."""
-    setup(wedpool, tmp_path, max_pool_size=1, scale_max_pool_size=1, lane_aging_per_s=0,
+    configure(wedpool, tmp_path, max_pool_size=1, scale_max_pool_size=1, lane_aging_per_s=0,
           forecast_base_connections=1)
     wedpool.lanes = {"vendor": "priority=50 active_wedding_boost=100 users=*"}
     wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T12:59:52Z"})
