@@ -103,7 +103,7 @@ struct wp_config {
     int forecast_base_connections;/* a pool's ordinary concurrency; 0 = max(min_pool_size, 1) */
     int scale_up_utilization_pct; /* grow effective_max_pool_size above this utilisation... */
     int scale_target_utilization_pct; /* ... aiming under this */
-    int scale_max_pool_size;      /* the ceiling of growth; 0 = 3 x max_pool_size (seed 002) */
+    int scale_max_pool_size;      /* the ceiling of growth; 0 = max_pool_size (no growth) */
     int scale_down_after_s;       /* shrink only after this long under half the scale-up threshold */
     char scale_hook[1024];        /* argv (space-separated, no shell) run with the JSON on stdin */
     char scale_webhook[512];      /* URL the JSON is POSTed to */

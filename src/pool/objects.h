@@ -150,7 +150,14 @@ struct pool {
     uint64_t low_since_us;      /* ... below half of it since */
     double warm_tokens;         /* pre-warming token bucket (prewarm_rate_per_s) */
     uint64_t warm_tokens_us;
-    int window_peak;            /* highest concurrency seen in the current forecast step, for accuracy */
+    /* Forecast accuracy: the current 15-minute step (clock time), what it predicted and the highest
+     * concurrency seen in it; completed steps inside forecast windows are scored. */
+    time_t step_start;
+    int step_predicted;
+    bool step_in_window;
+    int window_peak;
+    double accuracy_sum;
+    int accuracy_steps;
     bool db_removed;            /* gone from the config: refuse new clients */
     struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
     socklen_t addrlen;

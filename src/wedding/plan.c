@@ -273,7 +273,7 @@ static bool plan_input_init(struct plan_input *in, const struct plan_options *o,
         int min = config_db_min_pool(cfg, &cfg->dbs[i]);
         p->base = cfg->forecast_base_connections > 0 ? cfg->forecast_base_connections : min > 1 ? min : 1;
         int max = config_db_max_pool(cfg, &cfg->dbs[i]);
-        p->ceiling = cfg->scale_max_pool_size > 0 ? cfg->scale_max_pool_size : 3 * max; /* as the scaler grows */
+        p->ceiling = cfg->scale_max_pool_size > 0 ? cfg->scale_max_pool_size : max; /* as far as the scaler grows */
         if (p->ceiling < max)
             p->ceiling = max;
     }

@@ -75,8 +75,8 @@ def test_json(tmp_path):
     assert doc["exceeds_capacity"] is True
     assert doc["peak_max_connections_needed"] == 183
     assert [p["name"] for p in doc["pools"]] == ["appdb", "reports"]
-    # the ceiling is what the scaler may grow to: 3 x max_pool_size without scale_max_pool_size
-    assert doc["pools"][0] == {"name": "appdb", "base": 10, "ceiling": 600}
+    # the ceiling is what the scaler may grow to: max_pool_size without scale_max_pool_size
+    assert doc["pools"][0] == {"name": "appdb", "base": 10, "ceiling": 200}
     names = [w["name"] for w in doc["weddings"]]
     assert names == ["Smith & Jones", "Patel"]
     assert doc["weddings"][0]["start"] == "2026-06-13T13:00:00Z"
@@ -91,7 +91,7 @@ def test_json(tmp_path):
     assert sat["multiplier"] == 12
     assert sat["weddings"] == ["Smith & Jones", "Patel"] and sat["weddings_in_progress"] == 2
     assert sat["wedding_load"] == 18
-    assert sat["pools"][0] == {"name": "appdb", "predicted": 138, "warm_target": 138, "ceiling": 600, "cut": 0}
+    assert sat["pools"][0] == {"name": "appdb", "predicted": 138, "warm_target": 138, "ceiling": 200, "cut": 0}
     assert sat["max_connections_needed"] == 183
     assert sat["postgres_cut"] == 33 and sat["cut"] == 33
     # warm target: at 15:30 the 16:00 spike is already the target; the hour row at 15:00 shows it
