@@ -119,8 +119,13 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
 {
     char b[8][32], ct[40], rt_[40];
     uint64_t wait = c->state == CL_WAITING ? now - c->wait_start_us : 0;
-    format_time(c->connect_wall, ct, sizeof(ct));
-    format_time(c->request_wall ? c->request_wall : c->connect_wall, rt_, sizeof(rt_));
+    /* wall times from the monotonic stamps: an idle client carries no time_t of its own */
+    time_t wall_now = wall_time();
+    uint64_t mono_now = now_us();
+    time_t connected = wall_now - (time_t)(elapsed_us(mono_now, c->connect_us) / 1000000u);
+    time_t requested = c->link_us ? wall_now - (time_t)(elapsed_us(mono_now, c->link_us) / 1000000u) : connected;
+    format_time(connected, ct, sizeof(ct));
+    format_time(requested, rt_, sizeof(rt_));
     const char *vals[] = {"C",
                           c->user,
                           c->database,

@@ -64,10 +64,8 @@ struct client {
     uint64_t connect_us;
     uint64_t wait_start_us;     /* when it started needing a server (CL_WAITING) */
     uint64_t link_us;           /* when it got its server */
-    time_t connect_wall;
-    time_t request_wall;        /* last time it was given a server */
-    char user[WP_NAME_MAX];
-    char database[WP_NAME_MAX];
+    const char *user;           /* interned (intern.h): "" until the startup packet */
+    const char *database;
     char addr[48];
     uint16_t port;
     bool stats_only;            /* admin console user from stats_users: SHOW only */

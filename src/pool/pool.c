@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cancel.h"
+#include "intern.h"
 #include "client.h"
 #include "log.h"
 #include "loop.h"
@@ -80,6 +81,8 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         struct client *c = container_of(pos, struct client, node);
         dlist_remove(pos);
         params_free(&c->params);
+        intern_put(c->user);
+        intern_put(c->database);
         free(c);
     }
     dlist_for_each_safe(pos, tmp, &zombie_servers)
@@ -104,7 +107,7 @@ struct client *client_new(int fd)
         c->id = next_client_id++;
     c->cancel_key = random_u32();
     c->connect_us = now_us();
-    c->connect_wall = wall_time();
+    c->user = c->database = "";
     c->state = CL_LOGIN;
     dlist_push_back(&login_clients, &c->node);
     n_login_clients++;
@@ -462,7 +465,7 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
     s->client = c;
     s->link_us = now;
     c->link_us = now;
-    c->request_wall = s->request_wall = wall_time();
+    s->request_wall = wall_time();
     p->stats.wait_us += waited;
     p->stats.wait_count++;
     histogram_observe(&pl->acquire_hist, waited);

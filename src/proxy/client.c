@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "cancel.h"
+#include "intern.h"
 #include "log.h"
 #include "md5.h"
 #include "metrics.h"
@@ -398,10 +399,19 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
     }
     if (database == NULL || database[0] == '\0')
         database = user;
-    if (!strlcpy_ok(c->user, user, sizeof(c->user)) || !strlcpy_ok(c->database, database, sizeof(c->database))) {
+    if (strlen(user) >= WP_NAME_MAX || strlen(database) >= WP_NAME_MAX) {
         client_fail(c, "08P01", "user or database name too long");
         return;
     }
+    const char *u = intern_get(user), *d = intern_get(database);
+    if (u == NULL || d == NULL) {
+        intern_put(u);
+        intern_put(d);
+        client_fail(c, "53200", "out of memory");
+        return;
+    }
+    c->user = u;
+    c->database = d;
     if (c->reject_too_many &&
         !(strcmp(c->database, "wedpool") == 0 && config_list_contains(rt.cfg.admin_users, c->user))) {
         log_warn("client %u (%s:%u): refused, max_client_conn=%d reached", c->id, c->addr, c->port,
