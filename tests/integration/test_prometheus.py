@@ -2,6 +2,7 @@
 docs/runbook.md) against a live wedpool: promtool on the rules and on our /metrics, the real
 Prometheus server scraping wedpool and loading the rules, and every PromQL expression of the rules
 and the dashboard naming only metrics wedpool really exports."""
+import datetime
 import json
 import re
 import shutil
@@ -72,6 +73,13 @@ def busy_wedpool(wedpool):
 def fill_pool(wedpool, token, held):
     wedpool.settings.update({"http_listen": f"127.0.0.1:{wedpool.http_port}", "pg_stats_interval_s": 1,
                              "max_pool_size": MAX_POOL, "reserve_pool_size": 1})
+    # a calendar with one wedding ten days ahead: the calendar series exist, the context stays routine
+    start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(days=10)
+    calendar = wedpool.dir / "weddings.csv"
+    calendar.write_text("name,start,end,timezone,guests,vendors,venue\n"
+                        f"Monitoring wedding,{start:%Y-%m-%dT%H:%M}Z,{start + datetime.timedelta(hours=8):%Y-%m-%dT%H:%M}Z,"
+                        ",120,8,Barn\n")
+    wedpool.calendars = {"internal": f"source={calendar}"}
     if token:
         wedpool.settings["http_auth_token"] = token
     wedpool.lanes = {"critical": "priority=1400 reserve=yes", "background": "priority=10 max_waiting=0"}
@@ -210,7 +218,10 @@ def test_every_alert_has_severity_summary_and_a_runbook_section():
 def test_rules_use_only_metrics_wedpool_exports(busy_wedpool):
     used = assert_only_exported(rules_exprs(load_yaml(RULES)), scrape(busy_wedpool()), "alert")
     assert {"wedpool_pool_utilization_ratio", "db_pool_waiting_connections", "db_pool_acquire_seconds_bucket",
-            "wedpool_reserve_in_use", "wedpool_backend_up", "wedpool_pg_up"} <= used
+            "wedpool_reserve_in_use", "wedpool_backend_up", "wedpool_pg_up",
+            "wedpool_calendar_last_success_timestamp_seconds", "wedpool_calendar_fetch_failures_total",
+            "wedpool_protection_override_active", "wedpool_active_weddings", "wedpool_scale_hook_runs_total",
+            "wedpool_wedding_criticality"} <= used
 
 
 def test_promtool_check_metrics_accepts_live_output(busy_wedpool):
@@ -268,7 +279,11 @@ def test_grafana_dashboard_is_well_formed_and_uses_only_exported_metrics(busy_we
             "db_pool_max_connections", "db_pool_waiting_connections", "wedpool_lane_shed_total",
             "wedpool_reserve_in_use", "wedpool_errors_total", "wedpool_server_connect_failures_total",
             "wedpool_pg_backends", "wedpool_pg_oldest_transaction_age_seconds", "wedpool_pg_xact_commit_total",
-            "wedpool_pg_replication_lag_seconds", "wedpool_pg_up", "wedpool_backend_up"} <= used
+            "wedpool_pg_replication_lag_seconds", "wedpool_pg_up", "wedpool_backend_up",
+            "wedpool_wedding_criticality", "wedpool_active_weddings", "wedpool_guests_affected",
+            "wedpool_protection_active", "wedpool_protection_override_active", "wedpool_pool_max_size",
+            "wedpool_pool_configured_max_size", "wedpool_pool_warm_target", "wedpool_scaling_events_total",
+            "wedpool_calendar_last_success_timestamp_seconds"} <= used
 
 
 def test_datadog_check_config_names_exported_families(busy_wedpool):
@@ -386,9 +401,13 @@ def test_real_prometheus_scrapes_wedpool_and_loads_the_rules(busy_wedpool, prome
     assert t and t["health"] == "up" and t["lastError"] == "", f"{t}\n{prom.output()}"
     assert t["labels"]["job"] == "wedpool"
 
-    result = wait_for(lambda: prom.query('db_pool_max_connections{database="appdb"}'), timeout=15, interval=0.2)
+    result = wait_for(lambda: prom.query('wedpool_pool_configured_max_size{database="appdb"}'), timeout=15,
+                      interval=0.2)
     assert len(result) == 1 and result[0]["metric"]["user"] == "app"
     assert float(result[0]["value"][1]) == MAX_POOL
+    # the effective size: the full pool may already have grown (scale_up_utilization_pct), never shrunk
+    result = prom.query('db_pool_max_connections{database="appdb"}')
+    assert len(result) == 1 and float(result[0]["value"][1]) >= MAX_POOL
     up = prom.query('up{job="wedpool"} == 1')
     assert len(up) == 1 and up[0]["metric"]["instance"] == f"127.0.0.1:{wedpool.http_port}"
 
