@@ -75,7 +75,7 @@ static const struct setting settings[] = {
     S_STR(environment, "production", true),
     S_INT(push_interval_s, "10", 1, 3600, false),
     S_STR(timezone, "", true),
-    S_INT(calendar_horizon_days, "14", 1, 366, true),
+    S_INT(calendar_horizon_days, "14", 1, 366, false),
     S_STR(ceremony_hours, "08:00-22:00", true),
     S_ENUM(wedding_protection, "in_progress", protection_names, true),
     S_INT(prewarm_lead_s, "1800", 0, 86400, true),

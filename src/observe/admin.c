@@ -468,8 +468,7 @@ static void show_forecast(struct client *c)
         for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
             struct pool *p = container_of(pos, struct pool, node);
             predicted += forecast_connections(&st, scaler_base(p));
-            warm += forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), NULL,
-                                         NULL);
+            warm += scaler_warm_target_at(p, w, t);
         }
         char at[32], b[3][32];
         clock_format_iso(t, at, sizeof(at));
@@ -686,7 +685,7 @@ static void admin_query(struct client *c, const char *sql)
                         arg_commands[i].text);
             return;
         }
-        log_info("admin console: %s by %s", cmd, c->user);
+        log_info("admin console: %s by %s", sql, c->user); /* as typed: a reason keeps its case */
         arg_commands[i].fn(c, sql);
         return;
     }

@@ -230,8 +230,7 @@ void api_forecast_json(struct pbuf *out, long hours)
         for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
             struct pool *p = container_of(pos, struct pool, node);
             predicted += forecast_connections(&st, scaler_base(p));
-            warm += forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), NULL,
-                                         NULL);
+            warm += scaler_warm_target_at(p, w, t);
         }
         json_array_append_new(steps, json_pack("{s:o, s:f, s:i, s:i, s:i, s:s}", "start", iso(t), "multiplier",
                                                st.multiplier, "predicted_connections", predicted, "warm_target", warm,

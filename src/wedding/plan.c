@@ -459,7 +459,7 @@ static void print_text(const struct plan *p, FILE *f)
     fprintf(f, "wedpool capacity plan: %d day%s from %04d-%02d-%02d, time zone %s\n", in->days, in->days == 1 ? "" : "s",
             in->from_y, in->from_m, in->from_d, in->zone[0] != '\0' ? in->zone : "(system)");
     for (int i = 0; i < in->npools; i++)
-        fprintf(f, "pool %s: ordinary load %d (max(min_pool_size, 1)), ceiling %d (max_pool_size)\n",
+        fprintf(f, "pool %s: ordinary load %d (forecast_base_connections, or max(min_pool_size, 1)), ceiling %d (scale_max_pool_size, or max_pool_size)\n",
                 in->pools[i].name, in->pools[i].base, in->pools[i].ceiling);
     if (in->max_connections > 0)
         fprintf(f, "PostgreSQL: max_connections %d, superuser_reserved_connections %d\n", in->max_connections,

@@ -46,6 +46,9 @@ static int ncounters;
 static time_t override_until;
 static char override_reason[256];
 static bool protected_last;
+static bool calendars_seen;       /* the calendars have been read once (or there are none) */
+static uint64_t started_us;
+#define CALENDAR_WAIT_US 10000000u /* decide without them after this long (a source may be down) */
 
 /* The hook: which windows it ran for, and its last outcome (written by its thread). */
 static char hook_keys[HOOK_KEYS][64];
@@ -82,6 +85,21 @@ static void pool_label(const struct pool *p, char *buf, size_t n)
         snprintf(buf, n, "%s/%s", p->name, p->user);
 }
 
+static int counter_index(const char *direction, const char *reason)
+{
+    int i;
+    for (i = 0; i < ncounters; i++)
+        if (strcmp(counters[i].direction, direction) == 0 && strcmp(counters[i].reason, reason) == 0)
+            return i;
+    if (ncounters == (int)ARRAY_SIZE(counters))
+        return -1;
+    snprintf(counters[i].direction, sizeof(counters[i].direction), "%s", direction);
+    snprintf(counters[i].reason, sizeof(counters[i].reason), "%s", reason);
+    counters[i].n = 0;
+    ncounters++;
+    return i;
+}
+
 static void record(const struct pool *p, const char *direction, const char *reason, int from, int to,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static void record(const struct pool *p, const char *direction, const char *reason, int from, int to,
@@ -103,16 +121,8 @@ static void record(const struct pool *p, const char *direction, const char *reas
     va_start(ap, fmt);
     vsnprintf(e->why, sizeof(e->why), fmt, ap);
     va_end(ap);
-    int i;
-    for (i = 0; i < ncounters; i++)
-        if (strcmp(counters[i].direction, direction) == 0 && strcmp(counters[i].reason, reason) == 0)
-            break;
-    if (i == ncounters && ncounters < (int)ARRAY_SIZE(counters)) {
-        snprintf(counters[i].direction, sizeof(counters[i].direction), "%s", direction);
-        snprintf(counters[i].reason, sizeof(counters[i].reason), "%s", reason);
-        ncounters++;
-    }
-    if (i < ncounters)
+    int i = counter_index(direction, reason);
+    if (i >= 0)
         counters[i].n++;
     log_info("scaling: %s %s (%s) %d -> %d: %s", e->pool, direction, reason, from, to, e->why);
 }
@@ -572,28 +582,45 @@ static void update_context(time_t now, uint64_t mono)
         pool_rekey_waiters(); /* lane boosts changed: waiters already queued move */
 }
 
-static void forecast_pool(struct pool *p, time_t now, bool prot)
+/* The warm target at t before the ceiling, with the step that sets it. */
+static int warm_target_uncapped(const struct pool *p, const struct wedding_list *w, time_t t, time_t *peak_at,
+                                struct forecast_step *peak)
 {
     struct context_conf cc;
     context_conf_of(&cc);
+    int wt = forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), peak_at, peak);
+    if (peak->multiplier <= 1.0 && peak->wedding_load == 0)
+        wt = 0; /* an ordinary hour: min_pool_size alone says what stays open */
+    return wt;
+}
+
+int scaler_warm_target_at(const struct pool *p, const struct wedding_list *w, time_t t)
+{
+    struct forecast_step peak;
+    time_t at;
+    int wt = warm_target_uncapped(p, w, t, &at, &peak);
+    int cap = pool_ceiling(p);
+    return wt > cap ? cap : wt;
+}
+
+static void forecast_pool(struct pool *p, time_t now, bool prot)
+{
     struct forecast_step peak;
     time_t peak_at = now;
-    int base = scaler_base(p);
-    int wt = forecast_warm_target(&rt.cfg.forecast, &cc, weddings(), now, rt.cfg.prewarm_lead_s, base, &peak_at,
-                                  &peak);
-    if (peak.multiplier <= 1.0 && peak.wedding_load == 0)
-        wt = 0; /* an ordinary hour: min_pool_size alone says what stays open */
+    int want = warm_target_uncapped(p, weddings(), now, &peak_at, &peak);
     int cap = pool_ceiling(p);
-    if (wt > cap)
-        wt = cap;
+    int wt = want > cap ? cap : want;
     if (wt == p->warm_target)
         return;
     char at[32];
     clock_format_iso(peak_at, at, sizeof(at));
     if (wt > p->warm_target) {
-        record(p, "prewarm", "forecast", p->warm_target, wt, "%d connections predicted at %s: %s", wt, at, peak.why);
+        record(p, "prewarm", "forecast", p->warm_target, wt, "%d connections predicted at %s%s: %s", want, at,
+               want > cap ? " (capped at the ceiling)" : "", peak.why);
     } else if (prot) {
         return; /* the warm target may not fall while a wedding is on */
+    } else if (want > wt) {
+        record(p, "shrink", "ceiling", p->warm_target, wt, "the ceiling is now %d (the forecast wants %d)", cap, want);
     } else {
         record(p, "shrink", "forecast", p->warm_target, wt, "the forecast falls to %d: %s", wt, peak.why);
     }
@@ -688,6 +715,9 @@ void scaler_tick(uint64_t now_us_)
 {
     if (last_tick_us != 0 && now_us_ - last_tick_us < TICK_US)
         return;
+    if (!calendars_seen && now_us_ - started_us < CALENDAR_WAIT_US)
+        return; /* no decision on an empty calendar that is still being read */
+    calendars_seen = true;
     last_tick_us = now_us_;
     time_t now = clock_now();
     update_context(now, now_us_);
@@ -835,15 +865,24 @@ bool scaler_reload_allowed(const struct wp_config *running, const struct wp_conf
 static void on_calendars(void *arg)
 {
     (void)arg;
+    calendars_seen = true;
     last_tick_us = 0; /* act on the new calendar at the next janitor tick */
 }
 
 bool scaler_start(char *err, size_t errlen)
 {
+    /* the usual decisions exist from the start, at 0, so rates and alerts have a series */
+    static const char *const usual[][2] = {{"prewarm", "forecast"}, {"grow", "utilization"}, {"shrink", "forecast"},
+                                          {"shrink", "low_use"}, {"refused", "protection"}, {"hook", "window"}};
+    for (size_t i = 0; i < ARRAY_SIZE(usual); i++)
+        counter_index(usual[i][0], usual[i][1]);
+    started_us = now_us();
+    calendars_seen = rt.cfg.ncalendars == 0;
     if (!calendars_start(rt.cfg.calendars, rt.cfg.ncalendars, rt.cfg.timezone, rt.cfg.calendar_horizon_days,
                          on_calendars, NULL, err, errlen))
         return false;
-    scaler_tick(now_us());
+    if (calendars_seen)
+        scaler_tick(now_us());
     return true;
 }
 

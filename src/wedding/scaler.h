@@ -57,6 +57,9 @@ int scaler_events(const struct scaling_event **out, int max);
 /* Prometheus text of the scaler's families (context, pools' effective sizes, events, hook). */
 struct pbuf;
 void scaler_prometheus(struct pbuf *out);
+/* The warm target the scaler would set for the pool at t (0 in an ordinary hour; capped at the
+ * pool's ceiling), for SHOW FORECAST and /api/v1/forecast. */
+int scaler_warm_target_at(const struct pool *p, const struct wedding_list *w, time_t t);
 /* The base load of a pool for the forecast. */
 int scaler_base(const struct pool *p);
 
