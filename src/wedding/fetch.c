@@ -98,7 +98,7 @@ static double mono_now(void)
 static void make_label(struct source *s)
 {
     if (!s->cfg.is_url) {
-        snprintf(s->label, sizeof(s->label), "\"%s\" (%s)", s->cfg.name, s->cfg.source);
+        snprintf(s->label, sizeof(s->label), "\"%s\" (%.150s)", s->cfg.name, s->cfg.source); /* a long path: its start names it */
         return;
     }
     const char *host = strstr(s->cfg.source, "://") + 3;
