@@ -276,7 +276,12 @@ void metrics_pool_json(struct pbuf *b)
     uint64_t now_sec = now_us() / 1000000u;
     char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
     bool first = true;
-    out(b, "{\"timestamp\":%lld,\"pools\":[", (long long)wall_time());
+    const struct wedding_context *wx = scaler_context();
+    out(b, "{\"timestamp\":%lld,\"wedding\":{\"wedding_day\":%s,\"active_weddings\":%d,\"weddings_next_24h\":%d,"
+           "\"guests_affected\":%d,\"criticality\":%d,\"peak_season\":%s,\"protected\":%s},\"pools\":[",
+        (long long)wall_time(), wx->wedding_day ? "true" : "false", wx->active_weddings, wx->weddings_next_24h,
+        wx->guests_affected, wx->criticality, wx->peak_season ? "true" : "false",
+        scaler_protected(NULL, 0) ? "true" : "false");
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
         struct histogram h;

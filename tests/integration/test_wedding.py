@@ -98,6 +98,8 @@ def test_protection_refuses_a_capacity_cut_until_overridden(wedpool, tmp_path):
     wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T13:30:00Z"})
     assert wait_for(lambda: api(wedpool, "/api/v1/weddings")["active_weddings"] == 1, timeout=10)
     assert api(wedpool, "/api/v1/weddings")["criticality"] == 4
+    snapshot = api(wedpool, "/api/v1/pools")["wedding"]
+    assert snapshot["active_weddings"] == 1 and snapshot["criticality"] == 4 and snapshot["guests_affected"] == 200
     assert wait_for(lambda: "wedding protection ON" in wedpool.log(), timeout=5)
     before = pool_json(wedpool)["effective_max_pool_size"]
     wedpool.settings["max_pool_size"] = 5
