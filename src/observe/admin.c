@@ -123,7 +123,8 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
     time_t wall_now = wall_time();
     uint64_t mono_now = now_us();
     time_t connected = wall_now - (time_t)(elapsed_us(mono_now, c->connect_us) / 1000000u);
-    time_t requested = c->link_us ? wall_now - (time_t)(elapsed_us(mono_now, c->link_us) / 1000000u) : connected;
+    time_t requested = c->wait_start_us ? wall_now - (time_t)(elapsed_us(mono_now, c->wait_start_us) / 1000000u)
+                                        : connected;
     format_time(connected, ct, sizeof(ct));
     format_time(requested, rt_, sizeof(rt_));
     const char *vals[] = {"C",

@@ -464,7 +464,7 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
     c->server = s;
     s->client = c;
     s->link_us = now;
-    c->link_us = now;
+    c->wait_start_us = now;
     s->request_wall = wall_time();
     p->stats.wait_us += waited;
     p->stats.wait_count++;
