@@ -74,7 +74,7 @@ def test_environment_overrides(wedpool):
 
     def pool_when_all_arrived():
         p = wedpool.pool()
-        return p if p["cl_waiting"] + p["sv_active"] == 5 else None
+        return p if p["cl_waiting"] == 3 and p["sv_active"] == 2 else None
     p = wait_for(pool_when_all_arrived)
     assert p is not None and p["sv_active"] == 2 and p["max_pool_size"] == 2, wedpool.pool()
     assert len(wedpool.pg.backends()) == 2
