@@ -269,32 +269,21 @@ void pgstats_stop(void)
     ntargets = 0;
 }
 
-static void out(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct pbuf *b, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
 
-#define FAMILY(b, name, type, help) out(b, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+#define FAMILY(b, name, type, help) pbuf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n")
 
 void pgstats_prometheus(struct pbuf *b)
 {
     FAMILY(b, "wedpool_pg_up", "gauge", "1 if the last statistics collection from the backend succeeded.");
     for (int i = 0; i < ntargets; i++)
-        out(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].label, targets[i].up ? 1 : 0);
+        pbuf_printf(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].label, targets[i].up ? 1 : 0);
     FAMILY(b, "wedpool_pg_scrape_duration_seconds", "gauge", "How long the last collection took.");
     for (int i = 0; i < ntargets; i++)
-        out(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].label, targets[i].duration_s);
+        pbuf_printf(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].label, targets[i].duration_s);
     FAMILY(b, "wedpool_pg_backends", "gauge", "Client backends in pg_stat_activity by state and wait event type.");
     for (int i = 0; i < ntargets; i++)
         for (int k = 0; targets[i].ever && k < targets[i].nactivity; k++)
-            out(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].label,
+            pbuf_printf(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].label,
                 targets[i].activity[k].state, targets[i].activity[k].wait, targets[i].activity[k].count);
     static const struct {
         const char *name, *type, *help;
@@ -305,10 +294,10 @@ void pgstats_prometheus(struct pbuf *b)
          offsetof(struct target, reserved)},
     };
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-        out(b, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help, fields[f].name, fields[f].type);
+        pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help, fields[f].name, fields[f].type);
         for (int i = 0; i < ntargets; i++)
             if (targets[i].ever)
-                out(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].label,
+                pbuf_printf(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].label,
                     *(const long *)((const char *)&targets[i] + fields[f].off));
     }
     static const struct {
@@ -327,16 +316,16 @@ void pgstats_prometheus(struct pbuf *b)
          offsetof(struct target, replication_lag_s)},
     };
     for (size_t f = 0; f < sizeof(dfields) / sizeof(dfields[0]); f++) {
-        out(b, "# HELP %s %s\n# TYPE %s %s\n", dfields[f].name, dfields[f].help, dfields[f].name, dfields[f].type);
+        pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", dfields[f].name, dfields[f].help, dfields[f].name, dfields[f].type);
         for (int i = 0; i < ntargets; i++)
             if (targets[i].ever)
-                out(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].label,
+                pbuf_printf(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].label,
                     *(const double *)((const char *)&targets[i] + dfields[f].off));
     }
     FAMILY(b, "wedpool_pg_in_recovery", "gauge", "1 if the backend is a standby.");
     for (int i = 0; i < ntargets; i++)
         if (targets[i].ever)
-            out(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].label, targets[i].in_recovery ? 1 : 0);
+            pbuf_printf(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].label, targets[i].in_recovery ? 1 : 0);
 }
 
 void pgstats_json(struct pbuf *b, const char *database)
@@ -357,7 +346,7 @@ void pgstats_json(struct pbuf *b, const char *database)
             if (strcmp(a->wait, "Lock") == 0)
                 waiting += a->count;
         }
-        out(b,
+        pbuf_printf(b,
             ",\"pg\":{\"up\":%s,\"backends_active\":%ld,\"backends_idle\":%ld,\"backends_idle_in_transaction\":%ld,"
             "\"backends_waiting_on_locks\":%ld,\"max_connections\":%ld,\"superuser_reserved_connections\":%ld,"
             "\"xact_commit\":%.0f,\"xact_rollback\":%.0f,\"deadlocks\":%.0f,\"oldest_transaction_age_s\":%.3f,"

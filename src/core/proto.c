@@ -67,6 +67,29 @@ void pbuf_put_u32(struct pbuf *b, uint32_t v)
     pbuf_put(b, x, 4);
 }
 
+void pbuf_printf(struct pbuf *b, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(small)) {
+        pbuf_put(b, small, (size_t)n);
+    } else if (n >= 0) {
+        char *big = malloc((size_t)n + 1);
+        if (big == NULL)
+            b->failed = true;
+        else {
+            vsnprintf(big, (size_t)n + 1, fmt, again);
+            pbuf_put(b, big, (size_t)n);
+            free(big);
+        }
+    }
+    va_end(again);
+}
+
 void pbuf_put_str(struct pbuf *b, const char *s)
 {
     pbuf_put(b, s, strlen(s) + 1);

@@ -29,6 +29,8 @@ void pbuf_put_u8(struct pbuf *b, uint8_t v);
 void pbuf_put_u16(struct pbuf *b, uint16_t v);
 void pbuf_put_u32(struct pbuf *b, uint32_t v);
 void pbuf_put_str(struct pbuf *b, const char *s); /* with the terminating NUL */
+/* Formatted text, any length (no NUL): Prometheus lines, JSON written by hand. */
+void pbuf_printf(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts a message of the given type ('\0' = untyped, as in a startup packet); returns a mark
  * for pbuf_end_msg, which fills in the length. */
 size_t pbuf_begin_msg(struct pbuf *b, char type);

@@ -96,25 +96,6 @@ static void show_pools(struct client *c)
     result_end(&r, "SHOW");
 }
 
-static const char *client_state_name(const struct client *c)
-{
-    switch (c->state) {
-    case CL_LOGIN:
-        return "login";
-    case CL_ADMIN:
-        return "admin";
-    case CL_IDLE:
-        return "idle";
-    case CL_WAITING:
-        return c->login_wait ? "waiting_login" : "waiting";
-    case CL_ACTIVE:
-        return "active";
-    case CL_CLOSED:
-        return "closed";
-    }
-    return "?";
-}
-
 static void show_client_row(struct result *r, const struct client *c, uint64_t now)
 {
     char b[8][32], ct[40], rt_[40];
@@ -453,24 +434,13 @@ static void show_forecast(struct client *c)
     static const struct wedding_list empty;
     if (w == NULL)
         w = &empty;
-    struct context_conf cc;
-    context_conf_defaults(&cc);
-    cc.zone = rt.cfg.timezone;
-    cc.ceremony_from_min = rt.cfg.ceremony_from_min;
-    cc.ceremony_to_min = rt.cfg.ceremony_to_min;
     time_t now = clock_now();
     now -= now % 900;
     for (int i = 0; i < 96; i++) {
         time_t t = now + (time_t)i * 900;
         struct forecast_step st;
-        forecast_at(&rt.cfg.forecast, &cc, w, t, &st);
-        int predicted = 0, warm = 0;
-        struct dlist *pos;
-        for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
-            struct pool *p = container_of(pos, struct pool, node);
-            predicted += forecast_connections(&st, scaler_base(p));
-            warm += scaler_warm_target_at(p, w, t);
-        }
+        int predicted, warm;
+        scaler_forecast_total(w, t, &st, &predicted, &warm);
         char at[32], b[3][32];
         clock_format_iso(t, at, sizeof(at));
         snprintf(b[0], sizeof(b[0]), "%.2f", st.multiplier);

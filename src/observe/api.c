@@ -57,24 +57,6 @@ void api_lanes_json(struct pbuf *out)
     emit(out, json_pack("{s:o}", "pools", pools));
 }
 
-static const char *state_name(const struct client *c)
-{
-    switch (c->state) {
-    case CL_LOGIN:
-        return "login";
-    case CL_ADMIN:
-        return "admin";
-    case CL_IDLE:
-        return "idle";
-    case CL_WAITING:
-        return "waiting";
-    case CL_ACTIVE:
-        return "active";
-    default:
-        return "closed";
-    }
-}
-
 struct page {
     json_t *items;
     long skip;
@@ -97,7 +79,7 @@ static void page_add(struct page *pg, const struct client *c)
     json_array_append_new(
         pg->items,
         json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:I}", "id", (json_int_t)c->id, "user", c->user,
-                  "database", c->database, "state", state_name(c), "addr", c->addr, "port", c->port,
+                  "database", c->database, "state", client_state_name(c), "addr", c->addr, "port", c->port,
                   "application_name", app ? app : "", "reserve", c->on_reserve, "wait_s",
                   c->state == CL_WAITING ? (double)(pg->now - c->wait_start_us) / 1e6 : 0.0, "server",
                   (json_int_t)(c->server ? c->server->id : 0)));
@@ -213,25 +195,14 @@ void api_forecast_json(struct pbuf *out, long hours)
     if (hours > 168)
         hours = 168;
     const struct wedding_list *w = api_weddings();
-    struct context_conf cc;
-    context_conf_defaults(&cc);
-    cc.zone = rt.cfg.timezone;
-    cc.ceremony_from_min = rt.cfg.ceremony_from_min;
-    cc.ceremony_to_min = rt.cfg.ceremony_to_min;
     time_t start = clock_now();
     start -= start % 900;
     json_t *steps = json_array();
     for (long i = 0; i < hours * 4; i++) {
         time_t t = start + (time_t)i * 900;
         struct forecast_step st;
-        forecast_at(&rt.cfg.forecast, &cc, w, t, &st);
-        int predicted = 0, warm = 0;
-        struct dlist *pos;
-        for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
-            struct pool *p = container_of(pos, struct pool, node);
-            predicted += forecast_connections(&st, scaler_base(p));
-            warm += scaler_warm_target_at(p, w, t);
-        }
+        int predicted, warm;
+        scaler_forecast_total(w, t, &st, &predicted, &warm);
         json_array_append_new(steps, json_pack("{s:o, s:f, s:i, s:i, s:i, s:s}", "start", iso(t), "multiplier",
                                                st.multiplier, "predicted_connections", predicted, "warm_target", warm,
                                                "weddings", st.weddings, "why", st.why));

@@ -41,21 +41,10 @@ void metrics_count_error(const char *sqlstate)
     n_error_classes++;
 }
 
-static void out(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct pbuf *b, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
 
 static void head(struct pbuf *b, const char *name, const char *type, const char *help)
 {
-    out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One gauge or counter per pool: value(p) picked by the accessor. */
@@ -147,7 +136,7 @@ static void metrics_lanes(struct pbuf *b)
             prom_label_escape(p->name, db, sizeof(db));
             prom_label_escape(p->user, user, sizeof(user));
             for (int i = 0; i < lc->nlanes; i++)
-                out(b, "%s{database=\"%s\",user=\"%s\",lane=\"%s\"} %.17g\n", lane_metrics[m].name, db, user,
+                pbuf_printf(b, "%s{database=\"%s\",user=\"%s\",lane=\"%s\"} %.17g\n", lane_metrics[m].name, db, user,
                     lanes[i], lane_metrics[m].value(&p->lanes[i]));
         }
     }
@@ -166,14 +155,14 @@ static void metrics_lanes(struct pbuf *b)
             uint64_t cum = 0;
             for (int k = 0; k < HIST_BUCKETS; k++) {
                 cum += h->counts[k];
-                out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"%g\"} %llu\n", db,
+                pbuf_printf(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"%g\"} %llu\n", db,
                     user, lane, hist_bounds_s[k], (unsigned long long)cum);
             }
-            out(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"+Inf\"} %llu\n", db,
+            pbuf_printf(b, "db_pool_acquire_seconds_bucket{database=\"%s\",user=\"%s\",lane=\"%s\",le=\"+Inf\"} %llu\n", db,
                 user, lane, (unsigned long long)h->count);
-            out(b, "db_pool_acquire_seconds_sum{database=\"%s\",user=\"%s\",lane=\"%s\"} %.6f\n", db, user, lane,
+            pbuf_printf(b, "db_pool_acquire_seconds_sum{database=\"%s\",user=\"%s\",lane=\"%s\"} %.6f\n", db, user, lane,
                 (double)h->sum_us / 1e6);
-            out(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\",lane=\"%s\"} %llu\n", db, user, lane,
+            pbuf_printf(b, "db_pool_acquire_seconds_count{database=\"%s\",user=\"%s\",lane=\"%s\"} %llu\n", db, user, lane,
                 (unsigned long long)h->count);
         }
     }
@@ -189,18 +178,18 @@ static void metrics_calendars(struct pbuf *b)
          "Last successful fetch or read of the calendar (a 304 counts), Unix time; 0 if never.");
     for (int i = 0; i < n; i++) {
         prom_label_escape(st[i].name, name, sizeof(name));
-        out(b, "wedpool_calendar_last_success_timestamp_seconds{calendar=\"%s\"} %lld\n", name,
+        pbuf_printf(b, "wedpool_calendar_last_success_timestamp_seconds{calendar=\"%s\"} %lld\n", name,
             (long long)st[i].last_success);
     }
     head(b, "wedpool_calendar_weddings", "gauge", "Weddings within the horizon in the calendar's last good version.");
     for (int i = 0; i < n; i++) {
         prom_label_escape(st[i].name, name, sizeof(name));
-        out(b, "wedpool_calendar_weddings{calendar=\"%s\"} %zu\n", name, st[i].weddings);
+        pbuf_printf(b, "wedpool_calendar_weddings{calendar=\"%s\"} %zu\n", name, st[i].weddings);
     }
     head(b, "wedpool_calendar_fetch_failures_total", "counter", "Failed fetches, reads or parses of the calendar.");
     for (int i = 0; i < n; i++) {
         prom_label_escape(st[i].name, name, sizeof(name));
-        out(b, "wedpool_calendar_fetch_failures_total{calendar=\"%s\"} %llu\n", name, st[i].failures);
+        pbuf_printf(b, "wedpool_calendar_fetch_failures_total{calendar=\"%s\"} %llu\n", name, st[i].failures);
     }
 }
 
@@ -217,30 +206,30 @@ void metrics_prometheus(struct pbuf *b)
             const struct pool *p = container_of(pos, struct pool, node);
             prom_label_escape(p->name, db, sizeof(db));
             prom_label_escape(p->user, user, sizeof(user));
-            out(b, "%s{database=\"%s\",user=\"%s\"} %.17g\n", pm->name, db, user, pm->value(p));
+            pbuf_printf(b, "%s{database=\"%s\",user=\"%s\"} %.17g\n", pm->name, db, user, pm->value(p));
         }
     }
 
     head(b, "wedpool_clients", "gauge", "Client connections by state.");
-    out(b, "wedpool_clients{database=\"\",user=\"\",state=\"login\"} %d\n", clients_login_count());
-    out(b, "wedpool_clients{database=\"wedpool\",user=\"\",state=\"admin\"} %d\n", clients_admin_count());
+    pbuf_printf(b, "wedpool_clients{database=\"\",user=\"\",state=\"login\"} %d\n", clients_login_count());
+    pbuf_printf(b, "wedpool_clients{database=\"wedpool\",user=\"\",state=\"admin\"} %d\n", clients_admin_count());
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
         prom_label_escape(p->name, db, sizeof(db));
         prom_label_escape(p->user, user, sizeof(user));
-        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_cl_active);
-        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_cl_idle);
-        out(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"waiting\"} %d\n", db, user, p->n_waiting);
+        pbuf_printf(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_cl_active);
+        pbuf_printf(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_cl_idle);
+        pbuf_printf(b, "wedpool_clients{database=\"%s\",user=\"%s\",state=\"waiting\"} %d\n", db, user, p->n_waiting);
     }
     head(b, "wedpool_servers", "gauge", "Server connections by state.");
     for (pos = pools->next; pos != pools; pos = pos->next) {
         const struct pool *p = container_of(pos, struct pool, node);
         prom_label_escape(p->name, db, sizeof(db));
         prom_label_escape(p->user, user, sizeof(user));
-        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_active);
-        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_idle);
-        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"login\"} %d\n", db, user, p->n_login);
-        out(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"reset\"} %d\n", db, user, p->n_reset);
+        pbuf_printf(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"active\"} %d\n", db, user, p->n_active);
+        pbuf_printf(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"idle\"} %d\n", db, user, p->n_idle);
+        pbuf_printf(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"login\"} %d\n", db, user, p->n_login);
+        pbuf_printf(b, "wedpool_servers{database=\"%s\",user=\"%s\",state=\"reset\"} %d\n", db, user, p->n_reset);
     }
 
     metrics_lanes(b);
@@ -252,21 +241,21 @@ void metrics_prometheus(struct pbuf *b)
 
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)
-        out(b, "wedpool_errors_total{class=\"%s\"} %llu\n", error_classes[i].cls,
+        pbuf_printf(b, "wedpool_errors_total{class=\"%s\"} %llu\n", error_classes[i].cls,
             (unsigned long long)error_classes[i].count);
     head(b, "wedpool_config_reloads_total", "counter", "Successful configuration reloads.");
-    out(b, "wedpool_config_reloads_total %llu\n", (unsigned long long)rt.reloads);
+    pbuf_printf(b, "wedpool_config_reloads_total %llu\n", (unsigned long long)rt.reloads);
     head(b, "wedpool_config_reload_failures_total", "counter", "Reloads refused because of errors.");
-    out(b, "wedpool_config_reload_failures_total %llu\n", (unsigned long long)rt.reload_failures);
+    pbuf_printf(b, "wedpool_config_reload_failures_total %llu\n", (unsigned long long)rt.reload_failures);
     head(b, "wedpool_accept_pauses_total", "counter",
          "Times accepting new connections was paused for a second because accept() ran out of file descriptors.");
-    out(b, "wedpool_accept_pauses_total %llu\n", (unsigned long long)listener_accept_pauses());
+    pbuf_printf(b, "wedpool_accept_pauses_total %llu\n", (unsigned long long)listener_accept_pauses());
     head(b, "wedpool_paused", "gauge", "1 while PAUSE is in effect.");
-    out(b, "wedpool_paused %d\n", rt.paused ? 1 : 0);
+    pbuf_printf(b, "wedpool_paused %d\n", rt.paused ? 1 : 0);
     head(b, "wedpool_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
-    out(b, "wedpool_start_time_seconds %lld\n", (long long)rt.start_wall);
+    pbuf_printf(b, "wedpool_start_time_seconds %lld\n", (long long)rt.start_wall);
     head(b, "wedpool_build_info", "gauge", "Version of wedpool.");
-    out(b, "wedpool_build_info{version=\"%s\"} 1\n", WEDPOOL_VERSION);
+    pbuf_printf(b, "wedpool_build_info{version=\"%s\"} 1\n", WEDPOOL_VERSION);
 }
 
 void metrics_pool_json(struct pbuf *b)
@@ -277,7 +266,7 @@ void metrics_pool_json(struct pbuf *b)
     char db[WP_NAME_MAX * 2 + 1], user[WP_NAME_MAX * 2 + 1];
     bool first = true;
     const struct wedding_context *wx = scaler_context();
-    out(b, "{\"timestamp\":%lld,\"wedding\":{\"wedding_day\":%s,\"active_weddings\":%d,\"weddings_next_24h\":%d,"
+    pbuf_printf(b, "{\"timestamp\":%lld,\"wedding\":{\"wedding_day\":%s,\"active_weddings\":%d,\"weddings_next_24h\":%d,"
            "\"guests_affected\":%d,\"criticality\":%d,\"peak_season\":%s,\"protected\":%s},\"pools\":[",
         (long long)wall_time(), wx->wedding_day ? "true" : "false", wx->active_weddings, wx->weddings_next_24h,
         wx->guests_affected, wx->criticality, wx->peak_season ? "true" : "false",
@@ -288,7 +277,7 @@ void metrics_pool_json(struct pbuf *b)
         window_sum(&p->acquire_window, now_sec, &h);
         prom_label_escape(p->name, db, sizeof(db));
         prom_label_escape(p->user, user, sizeof(user));
-        out(b,
+        pbuf_printf(b,
             "%s{\"database\":\"%s\",\"user\":\"%s\",\"pool_mode\":\"%s\",\"active\":%d,\"idle\":%d,\"waiting\":%d,"
             "\"login\":%d,\"max\":%d,\"min\":%d,\"reserve_size\":%d,\"reserve_in_use\":%d,\"utilization\":%.4f,\"clients_active\":%d,\"clients_idle\":%d,"
             "\"acquire_last_minute\":{\"count\":%llu,\"p50_ms\":%.3f,\"p95_ms\":%.3f,\"p99_ms\":%.3f},"
@@ -301,8 +290,8 @@ void metrics_pool_json(struct pbuf *b)
             (unsigned long long)p->stats.xact_count, (unsigned long long)p->stats.acquire_timeouts, p->conf_max_size,
             p->warm_target, p->max_size, scaler_protected(NULL, 0) ? "true" : "false");
         pgstats_json(b, p->name);
-        out(b, "}");
+        pbuf_printf(b, "}");
         first = false;
     }
-    out(b, "]}\n");
+    pbuf_printf(b, "]}\n");
 }

@@ -58,6 +58,25 @@ int clients_admin_count(void)
     return n_admin_clients;
 }
 
+const char *client_state_name(const struct client *c)
+{
+    switch (c->state) {
+    case CL_LOGIN:
+        return "login";
+    case CL_ADMIN:
+        return "admin";
+    case CL_IDLE:
+        return "idle";
+    case CL_WAITING:
+        return c->login_wait ? "waiting_login" : "waiting";
+    case CL_ACTIVE:
+        return "active";
+    case CL_CLOSED:
+        return "closed";
+    }
+    return "?";
+}
+
 int pool_server_total(const struct pool *p)
 {
     return p->n_idle + p->n_active + p->n_login + p->n_reset;

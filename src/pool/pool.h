@@ -59,6 +59,8 @@ void pool_resume_all(void);
 void pool_janitor(uint64_t now);
 
 int pool_server_total(const struct pool *p);
+/* "login", "admin", "idle", "waiting", "waiting_login", "active", "closed": SHOW CLIENTS and the API. */
+const char *client_state_name(const struct client *c);
 /* The waiting lists of a pool (login waiters, then each lane's), for iteration; returns the count. */
 int pool_waiting_lists(struct pool *p, struct dlist **lists);
 /* How long the longest-waiting client of the pool has waited. */

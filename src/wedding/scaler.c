@@ -69,7 +69,7 @@ static const struct wedding_list *weddings(void)
     return w != NULL ? w : &empty;
 }
 
-static void context_conf_of(struct context_conf *cc)
+void scaler_context_conf(struct context_conf *cc)
 {
     context_conf_defaults(cc);
     cc->zone = rt.cfg.timezone;
@@ -412,17 +412,6 @@ static void json_str(struct pbuf *b, const char *s)
     pbuf_put_u8(b, '"');
 }
 
-static void jprintf(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jprintf(struct pbuf *b, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        pbuf_put(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
 
 /* Looks ahead infra_lead_s: when the forecast needs more connections than the pools' ceilings, the
  * hook runs, once per window, so automation can add capacity before protection freezes changes. */
@@ -436,7 +425,7 @@ static void hook_check(time_t now)
     if (busy)
         return;
     struct context_conf cc;
-    context_conf_of(&cc);
+    scaler_context_conf(&cc);
     const struct wedding_list *w = weddings();
     for (time_t t = now; t <= now + rt.cfg.infra_lead_s; t += 900) {
         struct forecast_step st;
@@ -477,24 +466,24 @@ static void hook_check(time_t now)
         char at[32], nowtxt[32];
         clock_format_iso(t, at, sizeof(at));
         clock_format_iso(now, nowtxt, sizeof(nowtxt));
-        jprintf(&j, "{\"event\":\"capacity_needed\",\"now\":\"%s\",\"at\":\"%s\",\"needed_connections\":%d,"
+        pbuf_printf(&j, "{\"event\":\"capacity_needed\",\"now\":\"%s\",\"at\":\"%s\",\"needed_connections\":%d,"
                     "\"capacity_connections\":%d,\"pg_max_connections_needed\":%d,\"multiplier\":%.2f,"
                     "\"protection_expected\":%s,\"why\":",
                 nowtxt, at, needed, capacity, needed + 3, st.multiplier, protect_then ? "true" : "false");
         json_str(&j, st.why);
-        jprintf(&j, ",\"pools\":[");
+        pbuf_printf(&j, ",\"pools\":[");
         bool first = true;
         for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
             struct pool *p = container_of(pos, struct pool, node);
             char label[140];
             pool_label(p, label, sizeof(label));
-            jprintf(&j, "%s{\"pool\":", first ? "" : ",");
+            pbuf_printf(&j, "%s{\"pool\":", first ? "" : ",");
             json_str(&j, label);
-            jprintf(&j, ",\"predicted_connections\":%d,\"ceiling\":%d}", forecast_connections(&st, scaler_base(p)),
+            pbuf_printf(&j, ",\"predicted_connections\":%d,\"ceiling\":%d}", forecast_connections(&st, scaler_base(p)),
                     pool_ceiling(p));
             first = false;
         }
-        jprintf(&j, "]}\n");
+        pbuf_printf(&j, "]}\n");
         struct hook_job *job = calloc(1, sizeof(*job));
         char *json = j.failed ? NULL : strndup((const char *)j.data, j.len);
         pbuf_free(&j);
@@ -565,7 +554,7 @@ static bool pool_incident(uint64_t now)
 static void update_context(time_t now, uint64_t mono)
 {
     struct context_conf cc;
-    context_conf_of(&cc);
+    scaler_context_conf(&cc);
     struct wedding_context c;
     wedding_context_compute(weddings(), now, &cc, pool_incident(mono), &c);
     if (!ctx_valid || c.criticality != ctx.criticality)
@@ -587,7 +576,7 @@ static int warm_target_uncapped(const struct pool *p, const struct wedding_list 
                                 struct forecast_step *peak)
 {
     struct context_conf cc;
-    context_conf_of(&cc);
+    scaler_context_conf(&cc);
     int wt = forecast_warm_target(&rt.cfg.forecast, &cc, w, t, rt.cfg.prewarm_lead_s, scaler_base(p), peak_at, peak);
     if (peak->multiplier <= 1.0 && peak->wedding_load == 0)
         wt = 0; /* an ordinary hour: min_pool_size alone says what stays open */
@@ -601,6 +590,26 @@ int scaler_warm_target_at(const struct pool *p, const struct wedding_list *w, ti
     int wt = warm_target_uncapped(p, w, t, &at, &peak);
     int cap = pool_ceiling(p);
     return wt > cap ? cap : wt;
+}
+
+void scaler_forecast_total(const struct wedding_list *w, time_t t, struct forecast_step *st, int *predicted,
+                           int *warm)
+{
+    struct context_conf cc;
+    scaler_context_conf(&cc);
+    forecast_at(&rt.cfg.forecast, &cc, w, t, st);
+    int pr = 0, wt = 0;
+    struct dlist *pos;
+    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        pr += forecast_connections(st, scaler_base(p));
+        if (warm != NULL)
+            wt += scaler_warm_target_at(p, w, t);
+    }
+    if (predicted != NULL)
+        *predicted = pr;
+    if (warm != NULL)
+        *warm = wt;
 }
 
 static void forecast_pool(struct pool *p, time_t now, bool prot)
@@ -643,7 +652,7 @@ static void score_forecast(struct pool *p, time_t now)
         p->accuracy_steps++;
     }
     struct context_conf cc;
-    context_conf_of(&cc);
+    scaler_context_conf(&cc);
     struct forecast_step st;
     forecast_at(&rt.cfg.forecast, &cc, weddings(), step, &st);
     p->step_start = step;
@@ -898,17 +907,6 @@ void scaler_config_changed(void)
     scaler_tick(now_us());
 }
 
-static void prom(struct pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void prom(struct pbuf *b, const char *fmt, ...)
-{
-    char line[768];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        pbuf_put(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
 
 void scaler_prometheus(struct pbuf *b)
 {
@@ -933,11 +931,11 @@ void scaler_prometheus(struct pbuf *b)
          clock_speed()},
     };
     for (size_t i = 0; i < ARRAY_SIZE(g); i++)
-        prom(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g[i].name, g[i].help, g[i].name, g[i].name, g[i].v);
-    prom(b, "# HELP wedpool_scaling_events_total Scaling decisions by direction and reason.\n"
+        pbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g[i].name, g[i].help, g[i].name, g[i].name, g[i].v);
+    pbuf_printf(b, "# HELP wedpool_scaling_events_total Scaling decisions by direction and reason.\n"
             "# TYPE wedpool_scaling_events_total counter\n");
     for (int i = 0; i < ncounters; i++)
-        prom(b, "wedpool_scaling_events_total{direction=\"%s\",reason=\"%s\"} %llu\n", counters[i].direction,
+        pbuf_printf(b, "wedpool_scaling_events_total{direction=\"%s\",reason=\"%s\"} %llu\n", counters[i].direction,
              counters[i].reason, (unsigned long long)counters[i].n);
     static const struct {
         const char *name, *help;
@@ -948,7 +946,7 @@ void scaler_prometheus(struct pbuf *b)
         {"wedpool_forecast_scored_steps", "Completed 15-minute steps in windows that the accuracy averages."},
     };
     for (size_t f = 0; f < ARRAY_SIZE(fam); f++) {
-        prom(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[f].name, fam[f].help, fam[f].name);
+        pbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[f].name, fam[f].help, fam[f].name);
         struct dlist *pos;
         for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
             struct pool *p = container_of(pos, struct pool, node);
@@ -959,13 +957,13 @@ void scaler_prometheus(struct pbuf *b)
                      : f == 2 ? (p->accuracy_steps > 0 ? p->accuracy_sum / p->accuracy_steps : 0) : p->accuracy_steps;
             if (f == 2 && p->accuracy_steps == 0)
                 continue; /* nothing scored yet: no number rather than a false 0 */
-            prom(b, "%s{database=\"%s\",user=\"%s\"} %g\n", fam[f].name, db, user, v);
+            pbuf_printf(b, "%s{database=\"%s\",user=\"%s\"} %g\n", fam[f].name, db, user, v);
         }
     }
     pthread_mutex_lock(&hook_lock);
     uint64_t runs = hook.runs, failures = hook.failures;
     pthread_mutex_unlock(&hook_lock);
-    prom(b, "# HELP wedpool_scale_hook_runs_total Infrastructure hook runs, and those that failed.\n"
+    pbuf_printf(b, "# HELP wedpool_scale_hook_runs_total Infrastructure hook runs, and those that failed.\n"
             "# TYPE wedpool_scale_hook_runs_total counter\nwedpool_scale_hook_runs_total{result=\"ok\"} %llu\n"
             "wedpool_scale_hook_runs_total{result=\"failed\"} %llu\n",
          (unsigned long long)(runs - failures), (unsigned long long)failures);

@@ -60,6 +60,13 @@ void scaler_prometheus(struct pbuf *out);
 /* The warm target the scaler would set for the pool at t (0 in an ordinary hour; capped at the
  * pool's ceiling), for SHOW FORECAST and /api/v1/forecast. */
 int scaler_warm_target_at(const struct pool *p, const struct wedding_list *w, time_t t);
+/* The context settings from the running config (zone, ceremony hours). */
+void scaler_context_conf(struct context_conf *cc);
+/* The forecast at t summed over the pools: *predicted connections and *warm targets (either may
+ * be NULL); st gets the step. For SHOW FORECAST and /api/v1/forecast. */
+struct forecast_step;
+void scaler_forecast_total(const struct wedding_list *w, time_t t, struct forecast_step *st, int *predicted,
+                           int *warm);
 /* The base load of a pool for the forecast. */
 int scaler_base(const struct pool *p);
 
