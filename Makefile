@@ -55,13 +55,14 @@ bench: deps
 	bench/scrape.sh $(CURDIR)/$(BUILD)/wedpool
 
 # The full set with wedpool-bench: INT-002 evidence (180 s), 10,000-client Saturday peak, SCRAM
-# connect storm and idle memory against PgBouncer. About 10 minutes.
+# connect storm, idle memory and the data path under 10,000 idle clients against PgBouncer. About 12 minutes.
 loadtest: deps
 	$(MAKE) build
 	bench/int002.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/saturday-peak.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/connect-storm.sh $(CURDIR)/$(BUILD)/wedpool
 	bench/idle-10k.sh $(CURDIR)/$(BUILD)/wedpool
+	bench/idle-active.sh $(CURDIR)/$(BUILD)/wedpool
 
 # Every parser's libFuzzer target, FUZZ_SECONDS each (default 30).
 fuzz:

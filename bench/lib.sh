@@ -67,6 +67,7 @@ start_wedpool() {
 }
 
 # start_pgbouncer AUTH_TYPE POOL — Debian's PgBouncer as the postgres user. Sets PGB_PORT, PGB_PID.
+# MAX_CLIENT_CONN (default 10000) is its max_client_conn.
 start_pgbouncer() {
     PGB_PORT=$(free_port)
     cat >"$WORK/pgbouncer.ini" <<INI
@@ -80,7 +81,7 @@ auth_type = $1
 auth_file = $WORK/users.txt
 pool_mode = transaction
 default_pool_size = $2
-max_client_conn = 10000
+max_client_conn = ${MAX_CLIENT_CONN:-10000}
 logfile = $WORK/pgbouncer.log
 pidfile = $WORK/pgbouncer.pid
 log_connections = 0
