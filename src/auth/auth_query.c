@@ -245,25 +245,6 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     entry_answer(e, AQ_FAILED, "no answer within 5 s");
 }
 
-static void conninfo_add(char *buf, size_t cap, const char *key, const char *value)
-{
-    size_t n = strlen(buf);
-    int w = snprintf(buf + n, cap - n, "%s='", key);
-    if (w < 0 || (size_t)w >= cap - n)
-        return;
-    n += (size_t)w;
-    for (const char *p = value; *p && n + 3 < cap; p++) {
-        if (*p == '\'' || *p == '\\')
-            buf[n++] = '\\';
-        buf[n++] = *p;
-    }
-    if (n + 2 < cap) {
-        buf[n++] = '\'';
-        buf[n++] = ' ';
-    }
-    buf[n] = '\0';
-}
-
 /* auth_user's password: its plain one in auth_file, else the database line's when user= names it. */
 static const char *auth_user_password(const struct wp_database *db)
 {
@@ -292,6 +273,7 @@ static void start_connect(struct aq_entry *e)
         conninfo_add(ci, sizeof(ci), "password", pw);
     conninfo_add(ci, sizeof(ci), "application_name", "wedpool-auth-query");
     conninfo_add(ci, sizeof(ci), "connect_timeout", "5");
+    conninfo_add(ci, sizeof(ci), "gssencmode", "disable"); /* no Kerberos credential lookups on the loop */
     e->conn = PQconnectStart(ci);
     OPENSSL_cleanse(ci, sizeof(ci));
     if (e->conn == NULL || PQstatus(e->conn) == CONNECTION_BAD) {

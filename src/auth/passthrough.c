@@ -69,9 +69,11 @@ void passthrough_capture(struct pool *p, const char *client_user, const struct s
     const struct scram_secret *sec = scram_server_secret(scram);
     if (p->pt_has_secret && !same_secret(&p->pt_secret, sec))
         wipe_key(p);
-    if (!p->pt_has_key)
+    if (!p->pt_has_key) {
         log_info("pool %s/%s: a client proved the SCRAM key: server logins can use it (SCRAM pass-through)",
                  p->name, p->user);
+        p->last_fail_us = 0; /* a failure for want of the key is not this login's to inherit */
+    }
     p->pt_secret = *sec;
     p->pt_has_secret = true;
     memcpy(p->pt_client_key, key, SCRAM_KEY_LEN);

@@ -85,6 +85,27 @@ def test_prewarm_waits_for_the_first_client(wedpool, pg):
     assert wait_for(lambda: len(server_conns(pg, USER)) >= 2, 5)
 
 
+def test_server_login_without_a_proven_key_fails_clearly(wedpool, pg):
+    """A forced server user (user= on the database line) with only a SCRAM secret, reached by a
+    client of another user: nobody has proven its key, and the error says so."""
+    only_secrets(wedpool, **{USER: ensure_role(pg, USER, PASSWORD),
+                             "app": pg.sql("select rolpassword from pg_authid where rolname = 'app'")[0][0]})
+    wedpool.databases["ptdb"] = f"host=127.0.0.1 port={pg.port} dbname=appdb user={USER}"
+    wedpool.start()
+    t0 = time.time()
+    with pytest.raises(psycopg.OperationalError) as e:
+        with wedpool.connect(user="app", dbname="ptdb", password="apppass") as c:
+            c.execute("select 1")
+    assert time.time() - t0 < 5
+    assert "server logins need a client to log in first (SCRAM pass-through)" in str(e.value)
+    # once the user itself has logged in (the remembered failure is forgotten: it was for want of
+    # the key), the same pool serves the other client too
+    with wedpool.connect(user=USER, dbname="ptdb", password=PASSWORD) as c:
+        c.execute("select 1")
+    with wedpool.connect(user="app", dbname="ptdb", password="apppass") as c:
+        assert c.execute("select current_user").fetchone() == (USER,)
+
+
 def test_salt_mismatch_is_named(wedpool, pg):
     """A secret made from the right password with another salt verifies the client but cannot log
     in to the server: the error says why."""
