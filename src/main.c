@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
 #include "clock.h"
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
     push_stop();
     scaler_stop();
     pgstats_stop();
+    auth_query_shutdown();
     health_stop();
     janitor_stop();
     objects_shutdown();

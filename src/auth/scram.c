@@ -350,6 +350,7 @@ struct scram_server {
     size_t sf_len;
     char nonce[NONCE_MAX + 64];    /* client nonce + our nonce: what client-final must echo */
     size_t nonce_len;
+    uint8_t client_key[SCRAM_KEY_LEN]; /* the ClientKey the client proved, once STEP_DONE (pass-through) */
 };
 
 struct scram_server *scram_server_new(const struct scram_secret *secret)
@@ -504,6 +505,8 @@ bool scram_server_final(struct scram_server *s, const char *msg, size_t len, cha
     for (int i = 0; i < SCRAM_KEY_LEN; i++)
         client_key[i] = client_proof[i] ^ sig[i];
     ok = ok && sha256(client_key, SCRAM_KEY_LEN, stored) && scram_ct_equal(stored, s->secret.stored_key, SCRAM_KEY_LEN);
+    if (ok)
+        memcpy(s->client_key, client_key, SCRAM_KEY_LEN);
     OPENSSL_cleanse(client_key, sizeof(client_key));
     OPENSSL_cleanse(sig, sizeof(sig));
     OPENSSL_cleanse(stored, sizeof(stored));
@@ -524,10 +527,26 @@ bool scram_server_final(struct scram_server *s, const char *msg, size_t len, cha
     return true;
 }
 
+const struct scram_secret *scram_server_secret(const struct scram_server *s)
+{
+    return &s->secret;
+}
+
+bool scram_server_client_key(const struct scram_server *s, uint8_t out[SCRAM_KEY_LEN])
+{
+    if (s == NULL || s->step != STEP_DONE)
+        return false;
+    memcpy(out, s->client_key, SCRAM_KEY_LEN);
+    return true;
+}
+
 /* ------------------------------------------------------------------ client side */
 
 struct scram_client {
-    char *password;
+    char *password;                /* NULL when logging in with proven keys (pass-through) */
+    bool by_keys;
+    uint8_t client_key[SCRAM_KEY_LEN];
+    struct scram_secret secret;    /* by_keys: the salt, iterations and ServerKey the server must share */
     enum scram_step step;
     char nonce[64];
     size_t nonce_len;
@@ -551,11 +570,25 @@ struct scram_client *scram_client_new(const char *password)
     return c;
 }
 
+struct scram_client *scram_client_new_keys(const uint8_t client_key[SCRAM_KEY_LEN], const struct scram_secret *secret)
+{
+    if (client_key == NULL || secret == NULL || secret->salt_len == 0)
+        return NULL;
+    struct scram_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->by_keys = true;
+    memcpy(c->client_key, client_key, SCRAM_KEY_LEN);
+    c->secret = *secret;
+    return c;
+}
+
 void scram_client_free(struct scram_client *c)
 {
     if (c == NULL)
         return;
-    OPENSSL_cleanse(c->password, strlen(c->password));
+    if (c->password != NULL)
+        OPENSSL_cleanse(c->password, strlen(c->password));
     free(c->password);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
@@ -637,9 +670,24 @@ bool scram_client_final(struct scram_client *c, const char *msg, size_t len, cha
 
     uint8_t sp[SCRAM_KEY_LEN], ck[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
     uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
-    bool ok = salted_password_cached(c->password, salt_raw, (size_t)sl, iterations, sp) &&
-              keys_from_salted(sp, ck, stored, sk) && hmac256(stored, SCRAM_KEY_LEN, auth, (size_t)am, sig) &&
-              hmac256(sk, SCRAM_KEY_LEN, auth, (size_t)am, c->server_signature);
+    bool ok;
+    if (c->by_keys) {
+        /* Pass-through: the keys are only valid for the salt and iteration count they came from. */
+        if (iterations != c->secret.iterations || (size_t)sl != c->secret.salt_len ||
+            memcmp(salt_raw, c->secret.salt, (size_t)sl) != 0)
+            return client_fail(c, err, "SCRAM pass-through impossible: the server's salt or iteration count for "
+                                       "this user differs from the auth_file secret's (copy the secret from "
+                                       "pg_authid)");
+        memset(sp, 0, sizeof(sp));
+        memcpy(ck, c->client_key, SCRAM_KEY_LEN);
+        memcpy(sk, c->secret.server_key, SCRAM_KEY_LEN);
+        ok = sha256(ck, SCRAM_KEY_LEN, stored);
+    } else {
+        ok = salted_password_cached(c->password, salt_raw, (size_t)sl, iterations, sp) &&
+             keys_from_salted(sp, ck, stored, sk);
+    }
+    ok = ok && hmac256(stored, SCRAM_KEY_LEN, auth, (size_t)am, sig) &&
+         hmac256(sk, SCRAM_KEY_LEN, auth, (size_t)am, c->server_signature);
     /* ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage) */
     for (int i = 0; i < SCRAM_KEY_LEN; i++)
         proof[i] = ck[i] ^ sig[i];

@@ -39,10 +39,21 @@ bool scram_server_first(struct scram_server *s, const char *msg, size_t len, cha
  * server-final-message ("v=...") into out. false + *err when the proof is wrong or input is bad. */
 bool scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out, size_t cap,
                         size_t *out_len, const char **err) __attribute__((warn_unused_result));
+/* After a successful scram_server_final: the ClientKey the client proved (ClientProof XOR
+ * HMAC(StoredKey, AuthMessage), checked against StoredKey). With the secret's ServerKey it lets
+ * wedpool log in as that user to a server holding the same secret (SCRAM pass-through). false
+ * before success. */
+bool scram_server_client_key(const struct scram_server *s, uint8_t out[SCRAM_KEY_LEN]) __attribute__((warn_unused_result));
+/* The secret the exchange verifies against (its copy). */
+const struct scram_secret *scram_server_secret(const struct scram_server *s);
 
 /* ---- Client side: wedpool logging in to PostgreSQL with a plain password. ---- */
 struct scram_client;
 struct scram_client *scram_client_new(const char *password);
+/* The same without a password (SCRAM pass-through): a ClientKey proven by a client and the secret
+ * it was proven against (its ServerKey checks the server; its salt and iteration count must be the
+ * server's, else scram_client_final fails naming that). No PBKDF2. Copies both. */
+struct scram_client *scram_client_new_keys(const uint8_t client_key[SCRAM_KEY_LEN], const struct scram_secret *secret);
 void scram_client_free(struct scram_client *c);
 /* Writes client-first-message ("n,,n=,r=<nonce>"). */
 bool scram_client_first(struct scram_client *c, char *out, size_t cap, size_t *out_len) __attribute__((warn_unused_result));

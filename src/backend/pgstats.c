@@ -172,25 +172,6 @@ static void wait_for(struct target *t, short what)
     t->ev_added = true;
 }
 
-static void conninfo_add(char *buf, size_t cap, const char *key, const char *value)
-{
-    size_t n = strlen(buf);
-    int w = snprintf(buf + n, cap - n, "%s='", key);
-    if (w < 0 || (size_t)w >= cap - n)
-        return;
-    n += (size_t)w;
-    for (const char *p = value; *p && n + 3 < cap; p++) {
-        if (*p == '\'' || *p == '\\')
-            buf[n++] = '\\';
-        buf[n++] = *p;
-    }
-    if (n + 2 < cap) {
-        buf[n++] = '\'';
-        buf[n++] = ' ';
-    }
-    buf[n] = '\0';
-}
-
 static struct target *target_for(const char *name)
 {
     for (int i = 0; i < ntargets; i++)

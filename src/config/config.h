@@ -56,6 +56,9 @@ struct wp_config {
     char unix_socket_dir[WP_PATH_MAX];
     int auth_type;                /* enum wp_auth_type */
     char auth_file[WP_PATH_MAX];
+    char auth_user[WP_NAME_MAX];  /* auth_query runs as this user; "" = auth_query off */
+    char auth_query[1024];        /* $1 = the user name; returns (name, secret) */
+    int auth_query_cache_s;       /* answers (found and not found) are reused this long */
     int pool_mode;                /* enum wp_pool_mode */
     int min_pool_size;
     int max_pool_size;

@@ -63,3 +63,22 @@ bool sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_t n)
         return false;
     return inet_ntop(ss->ss_family, in, out, (socklen_t)n) != NULL;
 }
+
+void conninfo_add(char *buf, size_t cap, const char *key, const char *value)
+{
+    size_t n = strlen(buf);
+    int w = snprintf(buf + n, cap - n, "%s='", key);
+    if (w < 0 || (size_t)w >= cap - n)
+        return;
+    n += (size_t)w;
+    for (const char *p = value; *p && n + 3 < cap; p++) {
+        if (*p == '\'' || *p == '\\')
+            buf[n++] = '\\';
+        buf[n++] = *p;
+    }
+    if (n + 2 < cap) {
+        buf[n++] = '\'';
+        buf[n++] = ' ';
+    }
+    buf[n] = '\0';
+}

@@ -82,5 +82,7 @@ uint32_t random_u32(void);
 void prom_label_escape(const char *in, char *out, size_t cap);
 /* The IPv4/IPv6 address of ss as text; false for other families. */
 bool sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_t n);
+/* Appends key='value' (quotes and backslashes escaped) to a libpq conninfo string in buf. */
+void conninfo_add(char *buf, size_t cap, const char *key, const char *value);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth_query.h"
 #include "pgstats.h"
 #include "fetch.h"
 #include "health.h"
@@ -234,6 +235,7 @@ void metrics_prometheus(struct pbuf *b)
 
     metrics_lanes(b);
     pgstats_prometheus(b);
+    auth_query_prometheus(b);
     scaler_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);

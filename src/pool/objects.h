@@ -136,6 +136,13 @@ struct pool {
     char user[WP_NAME_MAX];     /* server login user */
     struct wp_database db;      /* copy of the [databases] line, refreshed on reload */
     char password[WP_SECRET_MAX]; /* server login password, "" = none known */
+    /* Logging in without a plain password (passthrough.c): the server user's md5 secret (the
+     * password equivalent for md5), and for SCRAM the secret that verified a client of this user
+     * and the ClientKey that client proved against it. Wiped when the secret changes. */
+    char md5_secret[MD5_PASSWD_LEN + 1];
+    bool pt_has_secret, pt_has_key;
+    struct scram_secret pt_secret;
+    uint8_t pt_client_key[SCRAM_KEY_LEN];
     int mode;                   /* enum wp_pool_mode */
     int min_size;               /* effective: max(configured, warm_target), what the janitor keeps open */
     int max_size;               /* effective_max_pool_size: the on-demand ceiling every decision uses */

@@ -10,6 +10,7 @@
 #include "client.h"
 #include "log.h"
 #include "loop.h"
+#include "passthrough.h"
 #include "runtime.h"
 #include "scaler.h"
 #include "server.h"
@@ -334,7 +335,8 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
     char old_pw[WP_SECRET_MAX];
     memcpy(old_pw, p->password, sizeof(old_pw));
     strlcpy_ok(p->password, pw, sizeof(p->password));
-    if (target_changed || strcmp(old_pw, p->password) != 0)
+    bool pt_changed = passthrough_refresh(p, config_find_user(cfg, p->user));
+    if (target_changed || strcmp(old_pw, p->password) != 0 || pt_changed)
         retire_servers(p);
     if (target_changed) {
         server_resolve_cancel(p);
@@ -869,7 +871,7 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
             p->warm_tokens = rate;
         p->warm_tokens_us = now;
         while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0' && p->addrlen != 0 &&
-               p->warm_tokens >= 1.0) {
+               p->warm_tokens >= 1.0 && passthrough_ready(p)) {
             p->warm_tokens -= 1.0;
             if (server_launch(p) == NULL)
                 break;
@@ -926,6 +928,7 @@ void objects_shutdown(void)
         params_free(&p->verdicts);
         for (int i = 0; i < MAX_LANES; i++)
             pq_free(&p->lanes[i].queue);
+        explicit_bzero(p, sizeof(*p)); /* passwords and pass-through keys */
         free(p);
     }
 }

@@ -13,19 +13,21 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "auth_query.h"
 #include "cancel.h"
 #include "intern.h"
 #include "log.h"
 #include "md5.h"
 #include "metrics.h"
 #include "msg.h"
+#include "passthrough.h"
 #include "pool.h"
 #include "relay.h"
 #include "runtime.h"
 #include "scram.h"
 #include "server.h"
 
-enum login_step { LS_STARTUP, LS_MD5, LS_SASL_INIT, LS_SASL_FINAL };
+enum login_step { LS_STARTUP, LS_AUTH_QUERY, LS_MD5, LS_SASL_INIT, LS_SASL_FINAL };
 
 /* Everything only a logging-in client needs; freed when the login ends. */
 struct login {
@@ -37,6 +39,10 @@ struct login {
     bool ssl_asked, gss_asked;  /* each may be asked once, as PostgreSQL allows */
     char requested_lane[64];    /* options=-c wedpool.lane=NAME, stripped before any server sees it */
     struct scram_server *scram;
+    /* auth_query (auth_query.c): the lookup of a user auth_file does not know; LS_AUTH_QUERY while
+     * it runs (nothing the client sends is read), aq_done once answered */
+    bool aq_done;
+    struct aq_waiter aq;
 };
 
 static void client_on_read(evutil_socket_t fd, short what, void *arg);
@@ -48,6 +54,7 @@ static void login_free(struct client *c)
         return;
     if (c->login->scram != NULL)
         scram_server_free(c->login->scram);
+    auth_query_cancel(&c->login->aq);
     explicit_bzero(c->login, sizeof(*c->login));
     free(c->login);
     c->login = NULL;
@@ -334,6 +341,7 @@ static void client_auth_ok(struct client *c)
         return;
     }
     c->pool = p;
+    passthrough_capture(p, c->user, c->login->scram, c->login->md5); /* server logins without a password */
     if (p->welcome_ready) {
         client_finish_login(c);
         return;
@@ -350,6 +358,51 @@ static void auth_failed(struct client *c)
     client_fail(c, "28P01", "password authentication failed for user \"%s\"", c->user);
 }
 
+/* ---- auth_query: a user auth_file does not know is looked up in PostgreSQL ---- */
+static void client_login_process(struct client *c);
+static void client_start_auth(struct client *c);
+
+static void client_auth_query_done(struct aq_waiter *w)
+{
+    struct client *c = w->arg;
+    if (c->state != CL_LOGIN || c->login == NULL || c->login->step != LS_AUTH_QUERY)
+        return;
+    c->login->aq_done = true;
+    c->login->step = LS_STARTUP;
+    client_start_auth(c);
+    if (c->state == CL_LOGIN)
+        client_login_process(c); /* anything the client sent meanwhile */
+}
+
+/* Fills *u from auth_query for a user auth_file does not know. Returns false when the login is
+ * suspended until the answer (LS_AUTH_QUERY) or was refused; *found tells whether u is usable. */
+static bool client_auth_query(struct client *c, struct wp_user **found)
+{
+    struct login *l = c->login;
+    *found = NULL;
+    if (!l->aq_done) {
+        const struct wp_database *db = config_find_db(&rt.cfg, c->database);
+        if (db == NULL) {
+            client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
+            return false;
+        }
+        auth_query_waiter_init(&l->aq, client_auth_query_done, c);
+        if (auth_query_lookup(db, c->user, &l->aq) == AQ_PENDING) {
+            l->step = LS_AUTH_QUERY;
+            return false;
+        }
+        l->aq_done = true;
+    }
+    if (l->aq.status == AQ_FAILED) {
+        client_fail(c, "08006", "wedpool: cannot look up user \"%s\" with auth_query: %s", c->user, l->aq.error);
+        return false;
+    }
+    if (l->aq.status == AQ_FOUND)
+        *found = &l->aq.user;
+    return true;
+}
+/* ---- end auth_query ---- */
+
 static void client_start_auth(struct client *c)
 {
     struct login *l = c->login;
@@ -359,6 +412,12 @@ static void client_start_auth(struct client *c)
         return;
     }
     const struct wp_user *u = config_find_user(cfg, c->user);
+    if (u == NULL && !l->is_admin && auth_query_enabled()) {
+        struct wp_user *found;
+        if (!client_auth_query(c, &found))
+            return;
+        u = found;
+    }
     bool use_scram = cfg->auth_type == AUTH_SCRAM && (u == NULL || u->has_scram);
     if (use_scram) {
         if (u == NULL) {
@@ -518,6 +577,7 @@ static void client_password_msg(struct client *c, const uint8_t *body, size_t le
         client_auth_ok(c);
         return;
     case LS_STARTUP:
+    case LS_AUTH_QUERY:
         break;
     }
     client_protocol_error(c, "unexpected password message");
@@ -529,6 +589,8 @@ static void client_login_process(struct client *c)
     while (c->state == CL_LOGIN && b != NULL && b->len > b->parsed) {
         uint32_t avail = b->len - b->parsed;
         const uint8_t *p = b->data + b->parsed;
+        if (c->login->step == LS_AUTH_QUERY)
+            break; /* nothing is read until auth_query answers */
         if (c->login->step == LS_STARTUP) {
             uint32_t len;
             enum msg_status st = msg_next_startup(p, avail, PROTO_MAX_STARTUP, &len);

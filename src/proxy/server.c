@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "md5.h"
+#include "passthrough.h"
 #include "pool.h"
 #include "runtime.h"
 #include "scram.h"
@@ -239,11 +240,10 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
     }
     if (code == 0)
         return true;
-    if (code != 12 && p->password[0] == '\0') {
-        server_login_failed(s, "28P01",
-                            "the server asks for a password for user \"%s\" and none is configured (set "
-                            "password= on the database line or give the user a plain password in auth_file)",
-                            p->user);
+    /* No plain password: md5 and SCRAM may still pass through (passthrough.c). */
+    const char *missing = code == 3 || code == 5 || code == 10 ? passthrough_unavailable(p, code) : NULL;
+    if (missing != NULL) {
+        server_login_failed(s, "28P01", "user \"%s\": %s", p->user, missing);
         return false;
     }
     switch (code) {
@@ -257,7 +257,7 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
             return false;
         }
         char stored[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
-        md5_password_hash(p->password, p->user, stored);
+        passthrough_md5_secret(p, stored);
         md5_salted_response(stored, salt, resp);
         server_send_password_msg(s, resp, sizeof(resp));
         return true;
@@ -272,7 +272,7 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
             server_login_failed(s, "28000", "server offers no SASL mechanism wedpool supports (SCRAM-SHA-256)");
             return false;
         }
-        s->scram = scram_client_new(p->password);
+        s->scram = passthrough_scram_client(p);
         char out[256];
         size_t out_len;
         if (s->scram == NULL || !scram_client_first(s->scram, out, sizeof(out), &out_len)) {

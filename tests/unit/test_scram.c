@@ -678,6 +678,141 @@ static void test_md5(void **state)
     assert_false(md5_is_secret("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ=="));
 }
 
+/* ---- SCRAM pass-through ---- */
+
+/* python3: hmac(pbkdf2_hmac('sha256', b'pencil', salt, 4096), b'Client Key', 'sha256') */
+static const uint8_t rfc_client_key[SCRAM_KEY_LEN] = {
+    0xa6, 0x0f, 0xc9, 0x23, 0xd6, 0x7e, 0x86, 0x44, 0xa9, 0x2d, 0x16, 0xb9, 0x6e, 0xda, 0x5e, 0xf4,
+    0x65, 0x6b, 0x0c, 0x72, 0x5c, 0x48, 0x43, 0x74, 0xbe, 0x25, 0x53, 0x55, 0x76, 0x99, 0x6e, 0x8b};
+
+/* The server recovers ClientKey = ClientProof XOR ClientSignature from the RFC's exchange, and only
+ * once the proof has been checked. */
+static void test_passthrough_client_key_recovery(void **state)
+{
+    (void)state;
+    struct scram_secret sec;
+    assert_true(scram_parse_secret(rfc_secret_text, &sec));
+    struct scram_server *s = scram_server_new(&sec);
+    char out[512];
+    size_t n = 0;
+    const char *err = NULL;
+    uint8_t key[SCRAM_KEY_LEN];
+    assert_false(scram_server_client_key(s, key));
+    scram_test_set_nonce(rfc_snonce);
+    assert_true(scram_server_first(s, rfc_client_first, strlen(rfc_client_first), out, sizeof(out), &n, &err));
+    assert_false(scram_server_client_key(s, key));
+    assert_true(scram_server_final(s, rfc_client_final, strlen(rfc_client_final), out, sizeof(out), &n, &err));
+    assert_true(scram_server_client_key(s, key));
+    assert_memory_equal(key, rfc_client_key, SCRAM_KEY_LEN);
+    scram_server_free(s);
+
+    /* a wrong proof yields no key */
+    s = scram_server_new(&sec);
+    assert_true(scram_server_first(s, rfc_client_first, strlen(rfc_client_first), out, sizeof(out), &n, &err));
+    char bad[sizeof(rfc_client_final)];
+    memcpy(bad, rfc_client_final, sizeof(bad));
+    bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+    assert_false(scram_server_final(s, bad, strlen(bad), out, sizeof(out), &n, &err));
+    assert_false(scram_server_client_key(s, key));
+    scram_server_free(s);
+}
+
+/* A client holding only ClientKey and the secret (no password) produces the RFC's proof and
+ * checks the RFC's server signature. */
+static void test_passthrough_proof_rfc7677(void **state)
+{
+    (void)state;
+    struct scram_secret sec;
+    assert_true(scram_parse_secret(rfc_secret_text, &sec));
+    struct scram_client *c = scram_client_new_keys(rfc_client_key, &sec);
+    assert_non_null(c);
+    char out[512];
+    size_t n = 0;
+    const char *err = NULL;
+    scram_test_set_nonce(rfc_cnonce);
+    scram_test_set_user("user");
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    char *m = exact(rfc_server_first, strlen(rfc_server_first));
+    assert_true(scram_client_final(c, m, strlen(rfc_server_first), out, sizeof(out), &n, &err));
+    free(m);
+    assert_int_equal(n, strlen(rfc_client_final));
+    assert_memory_equal(out, rfc_client_final, n);
+    m = exact(rfc_server_final, strlen(rfc_server_final));
+    assert_true(scram_client_verify(c, m, strlen(rfc_server_final), &err));
+    free(m);
+    scram_client_free(c);
+
+    /* a forged server signature is still refused */
+    c = scram_client_new_keys(rfc_client_key, &sec);
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    assert_true(scram_client_final(c, rfc_server_first, strlen(rfc_server_first), out, sizeof(out), &n, &err));
+    static const char forged[] = "v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    assert_false(scram_client_verify(c, forged, strlen(forged), &err));
+    scram_client_free(c);
+}
+
+/* The server's salt or iteration count differing from the secret's is named, not a wrong proof. */
+static void test_passthrough_salt_mismatch(void **state)
+{
+    (void)state;
+    struct scram_secret sec;
+    assert_true(scram_parse_secret(rfc_secret_text, &sec));
+    static const char *const servers[] = {
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4097",
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=X22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ8=,i=4096",
+    };
+    scram_test_set_nonce(rfc_cnonce);
+    for (size_t i = 0; i < N_ELEMS(servers); i++) {
+        struct scram_client *c = scram_client_new_keys(rfc_client_key, &sec);
+        char out[512];
+        size_t n = 0;
+        const char *err = NULL;
+        assert_true(scram_client_first(c, out, sizeof(out), &n));
+        assert_false(scram_client_final(c, servers[i], strlen(servers[i]), out, sizeof(out), &n, &err));
+        assert_non_null(strstr(err, "salt or iteration count"));
+        scram_client_free(c);
+    }
+    assert_null(scram_client_new_keys(rfc_client_key, NULL));
+}
+
+/* End to end, random nonces: a password client proves itself to wedpool's server side; the key it
+ * proved logs in to a second server holding the same secret (what PostgreSQL does). */
+static void test_passthrough_round_trip(void **state)
+{
+    (void)state;
+    static const uint8_t salt[] = "pass-through-salt";
+    struct scram_secret sec;
+    assert_true(scram_secret_from_salt("s3cret", salt, sizeof(salt) - 1, 4096, &sec));
+    uint8_t key[SCRAM_KEY_LEN];
+    char a[512], b[512];
+    size_t an = 0, bn = 0;
+    const char *err = NULL;
+    /* client -> wedpool */
+    struct scram_client *pc = scram_client_new("s3cret");
+    struct scram_server *ws = scram_server_new(&sec);
+    assert_true(scram_client_first(pc, a, sizeof(a), &an));
+    assert_true(scram_server_first(ws, a, an, b, sizeof(b), &bn, &err));
+    assert_true(scram_client_final(pc, b, bn, a, sizeof(a), &an, &err));
+    assert_true(scram_server_final(ws, a, an, b, sizeof(b), &bn, &err));
+    assert_true(scram_client_verify(pc, b, bn, &err));
+    assert_true(scram_server_client_key(ws, key));
+    scram_client_free(pc);
+    scram_server_free(ws);
+    /* wedpool -> server, twice (each server login reuses the key) */
+    for (int round = 0; round < 2; round++) {
+        struct scram_client *kc = scram_client_new_keys(key, &sec);
+        struct scram_server *ps = scram_server_new(&sec);
+        assert_true(scram_client_first(kc, a, sizeof(a), &an));
+        assert_true(scram_server_first(ps, a, an, b, sizeof(b), &bn, &err));
+        assert_true(scram_client_final(kc, b, bn, a, sizeof(a), &an, &err));
+        assert_true(scram_server_final(ps, a, an, b, sizeof(b), &bn, &err));
+        assert_true(scram_client_verify(kc, b, bn, &err));
+        scram_client_free(kc);
+        scram_server_free(ps);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +827,10 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_client_final, reset_hooks),
         cmocka_unit_test_teardown(test_bad_server_first, reset_hooks),
         cmocka_unit_test_teardown(test_bad_server_final, reset_hooks),
+        cmocka_unit_test_teardown(test_passthrough_client_key_recovery, reset_hooks),
+        cmocka_unit_test_teardown(test_passthrough_proof_rfc7677, reset_hooks),
+        cmocka_unit_test_teardown(test_passthrough_salt_mismatch, reset_hooks),
+        cmocka_unit_test_teardown(test_passthrough_round_trip, reset_hooks),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_md5),
     };
