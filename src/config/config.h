@@ -7,6 +7,7 @@
 
 #include "fetch.h"
 #include "forecast.h"
+#include "hba.h"
 #include "lanes.h"
 #include "md5.h"
 #include "scram.h"
@@ -56,6 +57,7 @@ struct wp_config {
     char unix_socket_dir[WP_PATH_MAX];
     int auth_type;                /* enum wp_auth_type */
     char auth_file[WP_PATH_MAX];
+    char hba_file[WP_PATH_MAX];   /* access rules (pg_hba.conf format); "" = auth_type for everyone */
     int pool_mode;                /* enum wp_pool_mode */
     int min_pool_size;
     int max_pool_size;
@@ -117,6 +119,7 @@ struct wp_config {
     size_t ndbs;
     struct wp_user *users;        /* sorted by name */
     size_t nusers;
+    struct hba_rules hba;         /* hba_file's rules; none when hba_file is "" */
 
     /* Per settings-table row, for restart-only settings: the value the file sets, as text, when it
      * differs from the running one above (the file is the configured value, the field the
@@ -126,8 +129,8 @@ struct wp_config {
 };
 
 /* Loads path, applies the environment overrides DB_POOL_MAX_CONNECTIONS (max_pool_size) and
- * DB_POOL_IDLE_TIMEOUT_MS (idle_timeout_ms), loads auth_file (relative paths are relative to the
- * ini file's directory) and derives per-user secrets. prev (may be NULL) is a running config whose
+ * DB_POOL_IDLE_TIMEOUT_MS (idle_timeout_ms), loads auth_file and hba_file (relative paths are
+ * relative to the ini file's directory) and derives per-user secrets. prev (may be NULL) is a running config whose
  * derived SCRAM secrets are reused for unchanged passwords, so a reload does not redo PBKDF2.
  * On failure returns false, leaves *out zeroed, and writes "FILE:LINE: key 'KEY': PROBLEM" (or
  * the nearest equivalent) into err. */
