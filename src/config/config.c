@@ -48,6 +48,7 @@ static const struct setting settings[] = {
     S_STR(auth_user, "", true),
     S_STR(auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1", true),
     S_INT(auth_query_cache_s, "60", 0, 86400, true),
+    S_STR(hba_file, "", true),
     S_ENUM(pool_mode, "transaction", pool_mode_names, true),
     S_INT(min_pool_size, "10", 0, 10000, true),
     S_INT(max_pool_size, "50", 1, 10000, true),
@@ -467,19 +468,21 @@ static int user_cmp(const void *a, const void *b)
     return strcmp(((const struct wp_user *)a)->name, ((const struct wp_user *)b)->name);
 }
 
+/* A file named in the ini: relative to the ini file's directory unless absolute. */
+static void ini_relative(const char *ini_path, const char *file, char *path, size_t cap)
+{
+    const char *slash = strrchr(ini_path, '/');
+    if (file[0] == '/' || slash == NULL)
+        snprintf(path, cap, "%s", file);
+    else
+        snprintf(path, cap, "%.*s/%s", (int)(slash - ini_path), ini_path, file);
+}
+
 static bool load_auth_file(struct loader *ld, const char *ini_path, const struct wp_config *prev)
 {
     struct wp_config *cfg = ld->cfg;
     char path[WP_PATH_MAX * 2];
-    if (cfg->auth_file[0] == '/') {
-        snprintf(path, sizeof(path), "%s", cfg->auth_file);
-    } else {
-        const char *slash = strrchr(ini_path, '/');
-        if (slash == NULL)
-            snprintf(path, sizeof(path), "%s", cfg->auth_file);
-        else
-            snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - ini_path), ini_path, cfg->auth_file);
-    }
+    ini_relative(ini_path, cfg->auth_file, path, sizeof(path));
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(ld->err, sizeof(ld->err), "%s: key 'auth_file': cannot open %s: %s", ini_path, path, strerror(errno));
@@ -547,6 +550,17 @@ static bool load_auth_file(struct loader *ld, const char *ini_path, const struct
         }
     }
     return true;
+}
+
+/* hba_file: a rule it cannot parse refuses the whole config (or the reload), naming file:line. */
+static void load_hba_file(struct loader *ld, const char *ini_path)
+{
+    char path[WP_PATH_MAX * 2], err[1024];
+    ini_relative(ini_path, ld->cfg->hba_file, path, sizeof(path));
+    if (!hba_load(path, &ld->cfg->hba, err, sizeof(err))) {
+        snprintf(ld->err, sizeof(ld->err), "%s: key 'hba_file': %s", ini_path, err);
+        ld->failed = true;
+    }
 }
 
 static bool apply_env(struct loader *ld, const char *var, const char *key)
@@ -652,10 +666,20 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
         check_wedding_settings(&ld);
     if (!ld.failed && cfg->auth_file[0] != '\0')
         load_auth_file(&ld, path, prev);
-    if (!ld.failed && cfg->auth_file[0] == '\0' && cfg->auth_type != AUTH_TRUST) {
+    if (!ld.failed && cfg->hba_file[0] != '\0')
+        load_hba_file(&ld, path);
+    if (!ld.failed && cfg->auth_file[0] == '\0' && cfg->hba_file[0] == '\0' && cfg->auth_type != AUTH_TRUST) {
         snprintf(ld.err, sizeof(ld.err), "%s: key 'auth_type': %s needs an auth_file", path,
                  config_auth_type_name(cfg->auth_type));
         ld.failed = true;
+    }
+    for (size_t i = 0; !ld.failed && cfg->auth_file[0] == '\0' && i < cfg->hba.nrules; i++) {
+        const struct hba_rule *r = &cfg->hba.rules[i];
+        if (r->method == HBA_MD5 || r->method == HBA_SCRAM) {
+            snprintf(ld.err, sizeof(ld.err), "%s: key 'hba_file': line %d: %s needs an auth_file", path, r->line,
+                     hba_method_name(r->method));
+            ld.failed = true;
+        }
     }
     if (!ld.failed && cfg->listen_addr[0] == '\0' && cfg->unix_socket_dir[0] == '\0') {
         snprintf(ld.err, sizeof(ld.err), "%s: nothing to listen on: set listen_addr or unix_socket_dir", path);
@@ -679,6 +703,7 @@ void config_free(struct wp_config *cfg)
         free(cfg->users);
     }
     lanes_free(&cfg->lanes);
+    hba_free(&cfg->hba);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
 }
 

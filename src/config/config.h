@@ -7,6 +7,7 @@
 
 #include "fetch.h"
 #include "forecast.h"
+#include "hba.h"
 #include "lanes.h"
 #include "md5.h"
 #include "scram.h"
@@ -59,6 +60,7 @@ struct wp_config {
     char auth_user[WP_NAME_MAX];  /* auth_query runs as this user; "" = auth_query off */
     char auth_query[1024];        /* $1 = the user name; returns (name, secret) */
     int auth_query_cache_s;       /* answers (found and not found) are reused this long */
+    char hba_file[WP_PATH_MAX];   /* access rules (pg_hba.conf format); "" = auth_type for everyone */
     int pool_mode;                /* enum wp_pool_mode */
     int min_pool_size;
     int max_pool_size;
@@ -120,6 +122,7 @@ struct wp_config {
     size_t ndbs;
     struct wp_user *users;        /* sorted by name */
     size_t nusers;
+    struct hba_rules hba;         /* hba_file's rules; none when hba_file is "" */
 
     /* Per settings-table row, for restart-only settings: the value the file sets, as text, when it
      * differs from the running one above (the file is the configured value, the field the
@@ -129,8 +132,8 @@ struct wp_config {
 };
 
 /* Loads path, applies the environment overrides DB_POOL_MAX_CONNECTIONS (max_pool_size) and
- * DB_POOL_IDLE_TIMEOUT_MS (idle_timeout_ms), loads auth_file (relative paths are relative to the
- * ini file's directory) and derives per-user secrets. prev (may be NULL) is a running config whose
+ * DB_POOL_IDLE_TIMEOUT_MS (idle_timeout_ms), loads auth_file and hba_file (relative paths are
+ * relative to the ini file's directory) and derives per-user secrets. prev (may be NULL) is a running config whose
  * derived SCRAM secrets are reused for unchanged passwords, so a reload does not redo PBKDF2.
  * On failure returns false, leaves *out zeroed, and writes "FILE:LINE: key 'KEY': PROBLEM" (or
  * the nearest equivalent) into err. */

@@ -1,7 +1,6 @@
 /* lanes.c — priority lanes: parsing their definitions and rules, and classifying clients. */
 #include "lanes.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -177,30 +176,6 @@ bool lanes_parse_lane(struct lanes_conf *lc, const char *name, const char *spec,
     return true;
 }
 
-static bool parse_cidr(const char *v, struct lane_rule *r)
-{
-    char addr[64];
-    const char *slash = strchr(v, '/');
-    size_t n = slash ? (size_t)(slash - v) : strlen(v);
-    if (n == 0 || n >= sizeof(addr))
-        return false;
-    memcpy(addr, v, n);
-    addr[n] = '\0';
-    if (inet_pton(AF_INET, addr, r->net) == 1) {
-        r->family = AF_INET;
-        r->prefix = 32;
-    } else if (inet_pton(AF_INET6, addr, r->net) == 1) {
-        r->family = AF_INET6;
-        r->prefix = 128;
-    } else {
-        return false;
-    }
-    if (slash != NULL && !parse_int(slash + 1, 0, r->prefix, &r->prefix))
-        return false;
-    r->has_cidr = true;
-    return true;
-}
-
 static bool rule_kv(void *arg, const char *k, const char *v, char *err, size_t errlen)
 {
     struct lane_rule *r = arg;
@@ -216,10 +191,11 @@ static bool rule_kv(void *arg, const char *k, const char *v, char *err, size_t e
         dst = r->application_name;
         cap = sizeof(r->application_name);
     } else if (!strcmp(k, "addr")) {
-        if (!parse_cidr(v, r)) {
+        if (!cidr_parse(v, &r->addr)) {
             snprintf(err, errlen, "bad CIDR \"%s\"", v);
             return false;
         }
+        r->has_cidr = true;
         return true;
     } else {
         snprintf(err, errlen, "unknown rule key \"%s\" (user, database, application_name, addr)", k);
@@ -264,41 +240,13 @@ static bool glob_ok(const char *pattern, const char *value)
     return pattern[0] == '\0' || fnmatch(pattern, value ? value : "", 0) == 0;
 }
 
-static bool cidr_ok(const struct lane_rule *r, const struct sockaddr *sa)
-{
-    if (!r->has_cidr)
-        return true;
-    if (sa == NULL)
-        return false;
-    const uint8_t *a;
-    uint8_t mapped[4];
-    if (sa->sa_family == AF_INET && r->family == AF_INET) {
-        a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-    } else if (sa->sa_family == AF_INET6 && r->family == AF_INET6) {
-        a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    } else if (sa->sa_family == AF_INET6 && r->family == AF_INET &&
-               IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
-        memcpy(mapped, ((const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr) + 12, 4);
-        a = mapped;
-    } else {
-        return false;
-    }
-    int bits = r->prefix;
-    for (int i = 0; bits > 0; i++, bits -= 8) {
-        uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
-        if ((a[i] & mask) != (r->net[i] & mask))
-            return false;
-    }
-    return true;
-}
-
 int lanes_classify(const struct lanes_conf *lc, const char *user, const char *database, const char *appname,
                    const struct sockaddr *addr)
 {
     for (int i = 0; i < lc->nrules; i++) {
         const struct lane_rule *r = &lc->rules[i];
         if (glob_ok(r->user, user) && glob_ok(r->database, database) && glob_ok(r->application_name, appname) &&
-            cidr_ok(r, addr))
+            (!r->has_cidr || cidr_contains(&r->addr, addr)))
             return r->lane;
     }
     return lc->default_lane;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
+
 #define MAX_LANES 16
 #define LANE_NAME_MAX 32
 
@@ -30,9 +32,7 @@ struct lane_rule {
     char database[64];          /* "" = any; glob */
     char application_name[128]; /* "" = any; glob */
     bool has_cidr;
-    int family;                 /* AF_INET or AF_INET6 */
-    uint8_t net[16];
-    int prefix;
+    struct cidr addr;
 };
 
 struct lanes_conf {

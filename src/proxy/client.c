@@ -15,6 +15,8 @@
 #include "admin.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "cidr.h"
+#include "client_hba.h"
 #include "intern.h"
 #include "log.h"
 #include "md5.h"
@@ -33,6 +35,7 @@ enum login_step { LS_STARTUP, LS_AUTH_QUERY, LS_MD5, LS_SASL_INIT, LS_SASL_FINAL
 struct login {
     enum login_step step;
     bool is_admin;
+    int auth_type;              /* enum wp_auth_type for this client: hba_file's rule, else auth_type */
     bool bad_user;              /* unknown user or no usable secret: fail after the exchange */
     uint8_t salt[4];
     char md5[MD5_PASSWD_LEN + 1];
@@ -199,17 +202,8 @@ static bool keep_option(void *arg, const char *name, const char *value)
 static bool client_choose_lane(struct client *c)
 {
     const struct lanes_conf *lc = &rt.cfg.lanes;
-    struct sockaddr_storage ss = {0};
-    struct sockaddr *sa = NULL;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, c->addr, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        sa = (struct sockaddr *)&ss;
-    } else if (inet_pton(AF_INET6, c->addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        sa = (struct sockaddr *)&ss;
-    }
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa = cidr_sockaddr(c->addr, &ss);
     c->lane = (uint8_t)lanes_classify(lc, c->user, c->database, params_get(&c->params, "application_name"), sa);
     const char *want = c->login->requested_lane;
     if (want[0] == '\0')
@@ -407,7 +401,7 @@ static void client_start_auth(struct client *c)
 {
     struct login *l = c->login;
     const struct wp_config *cfg = &rt.cfg;
-    if (cfg->auth_type == AUTH_TRUST) {
+    if (l->auth_type == AUTH_TRUST) {
         client_auth_ok(c);
         return;
     }
@@ -418,7 +412,9 @@ static void client_start_auth(struct client *c)
             return;
         u = found;
     }
-    bool use_scram = cfg->auth_type == AUTH_SCRAM && (u == NULL || u->has_scram);
+    /* md5 for a user with only a SCRAM secret is SCRAM, as in PostgreSQL */
+    bool use_scram = l->auth_type == AUTH_SCRAM ? u == NULL || u->has_scram
+                                                : u != NULL && u->md5[0] == '\0' && u->has_scram;
     if (use_scram) {
         if (u == NULL) {
             l->bad_user = true;
@@ -497,6 +493,10 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
             params_set(&c->params, name, value);
         }
     }
+    int auth_type = client_hba_auth_type(c);
+    if (auth_type < 0)
+        return; /* refused: c->login is gone */
+    l->auth_type = auth_type;
     if (strcmp(c->database, "wedpool") == 0) {
         l->is_admin = true;
         if (config_list_contains(rt.cfg.admin_users, c->user)) {

@@ -2,6 +2,8 @@
 #ifndef WEDPOOL_CLIENT_H
 #define WEDPOOL_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #include "objects.h"
@@ -22,5 +24,10 @@ void client_finish_login(struct client *c);
 void client_flush(struct client *c);
 /* Finds a client by the key it was given, for CancelRequest. */
 struct client *client_by_cancel_key(uint32_t pid, uint32_t key);
+/* Is the client's connection TLS? Provided by the TLS work (placeholder: false). */
+bool client_is_tls(const struct client *c);
+/* The CN of the client's TLS certificate, if it sent one that verified against client_tls_ca_file:
+ * true with the CN in cn (n bytes). Provided by the TLS work (placeholder: false). */
+bool client_cert_cn(struct client *c, char *cn, size_t n);
 
 #endif

@@ -17,6 +17,7 @@
 #include "context.h"
 #include "fetch.h"
 #include "forecast.h"
+#include "readfile.h"
 
 #define PLAN_DAYS_DEFAULT 3
 #define PLAN_DAYS_MAX 62
@@ -300,45 +301,6 @@ static void warn_event(void *arg, const char *msg)
     fprintf(stderr, "wedpool plan: %s\n", msg);
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || ferror(f))
-            break;
-        if (cap >= PLAN_CALENDAR_MAX_BYTES) {
-            snprintf(err, errlen, "%s: larger than %d bytes", path, PLAN_CALENDAR_MAX_BYTES);
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        char *more = realloc(buf, cap * 2);
-        if (more == NULL) {
-            free(buf);
-            buf = NULL;
-            snprintf(err, errlen, "%s: out of memory", path);
-            break;
-        }
-        buf = more;
-        cap *= 2;
-    }
-    if (buf != NULL && ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* Reads every calendar for the plan's days, with a day on either side for weddings that overlap. */
 static bool load_calendars(const struct plan_input *in, struct wedding_list *out)
 {
@@ -352,7 +314,7 @@ static bool load_calendars(const struct plan_input *in, struct wedding_list *out
             return false;
         }
         size_t len;
-        char *text = read_file(c->source, &len, err, sizeof(err));
+        char *text = read_whole_file(c->source, PLAN_CALENDAR_MAX_BYTES, &len, err, sizeof(err));
         if (text == NULL) {
             fprintf(stderr, "wedpool plan: calendar '%s': %s\n", c->name, err);
             return false;

@@ -15,9 +15,15 @@ if [ -f tests/fuzz/fuzz_scram.c ]; then
     targets+=(fuzz_scram)
 fi
 if [ -f tests/fuzz/fuzz_config.c ]; then
-    clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config/config.c src/core/log.c src/auth/scram.c src/auth/md5.c -linih -lcrypto -o "$out/fuzz_config"
+    clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config/config.c src/core/log.c src/auth/hba.c src/core/cidr.c src/core/readfile.c src/auth/scram.c src/auth/md5.c -linih -lcrypto -o "$out/fuzz_config"
     targets+=(fuzz_config)
 fi
+clang "${flags[@]}" tests/fuzz/fuzz_hba.c src/auth/hba.c src/core/cidr.c src/core/readfile.c -o "$out/fuzz_hba"
+targets+=(fuzz_hba)
+# Seeds: rule lines of every form, and lines each refused for a different reason.
+mkdir -p "$out/corpus-fuzz_hba"
+printf '# TYPE DATABASE USER ADDRESS METHOD\nlocal wedpool postgres trust\nhost appdb,"My Db" app,"x y" 10.0.0.0/8 md5\nhostssl all all ::1/128 cert\nhostnossl sameuser all 192.168.0.0 255.255.0.0 scram-sha-256\nhost all all all reject\n' >"$out/corpus-fuzz_hba/seed-rules"
+printf 'host all all samenet trust\nlocal @f all md5 map=x\nhost "a""b" all 10.0.0.0 ffff:: md5\n' >"$out/corpus-fuzz_hba/seed-bad"
 clang "${flags[@]}" tests/fuzz/fuzz_calendar.c src/wedding/calendar.c src/core/clock.c -lical -lm -lpthread -o "$out/fuzz_calendar"
 targets+=(fuzz_calendar)
 # Seeds: the test fixtures, behind the selector byte (0 = iCalendar, 1 = CSV).

@@ -156,6 +156,29 @@ static void test_errors_name_file_line_key(void **state)
     expect_error("[wedpool]\nauth_type = md5\nauth_file = bad_users.txt\n", "bad_users.txt:2: expected \"user\" \"secret\"");
 }
 
+/* hba_file: relative to the ini, its rules held in the config, a bad line refuses the config. */
+static void test_hba_file(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024] = "";
+    write_file("hba.conf", "# rules\nhost all app 10.0.0.0/8 md5\nlocal wedpool postgres trust\n");
+    assert_true(load("[wedpool]\nauth_file = users.txt\nhba_file = hba.conf\n", &cfg, err));
+    assert_int_equal(cfg.hba.nrules, 2);
+    assert_int_equal(cfg.hba.rules[0].line, 2);
+    assert_int_equal(hba_match(&cfg.hba, HBA_CONN_LOCAL, false, NULL, "postgres", "wedpool", NULL), HBA_TRUST);
+    config_free(&cfg);
+    write_file("bad_hba.conf", "host all all 0.0.0.0/0 md5\nhost all +admins 10.0.0.0/8 trust\n");
+    expect_error("[wedpool]\nauth_file = users.txt\nhba_file = bad_hba.conf\n",
+                 "bad_hba.conf:2: \"+admins\": +group (role membership) is not supported");
+    expect_error("[wedpool]\nauth_file = users.txt\nhba_file = nope.conf\n", "key 'hba_file': ");
+    /* without an auth_file, only trust, cert and reject can be satisfied */
+    expect_error("[wedpool]\nauth_type = trust\nhba_file = hba.conf\n", "line 2: md5 needs an auth_file");
+    write_file("trust_hba.conf", "host all all 127.0.0.1/32 trust\n");
+    assert_true(load("[wedpool]\nhba_file = trust_hba.conf\n", &cfg, err));
+    config_free(&cfg);
+}
+
 static void test_env_overrides(void **state)
 {
     (void)state;
@@ -296,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_hba_file),
         cmocka_unit_test(test_reload_reuses_scram),
         cmocka_unit_test(test_show_config),
         cmocka_unit_test(test_reload_merge),
