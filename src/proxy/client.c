@@ -621,8 +621,9 @@ static void client_on_read(evutil_socket_t fd, short what, void *arg)
     bool resumed = c->resume_buffered && c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done;
     c->resume_buffered = false;
     if (!resumed && (!blocked || (c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE))) {
-        ssize_t n = conn_fill(&c->conn);
-        if (n == 0 || n == -2) {
+        size_t n;
+        enum io_result r = conn_fill(&c->conn, &n);
+        if (r == IO_EOF || r == IO_ERROR) {
             client_close(c);
             return;
         }

@@ -219,7 +219,7 @@ static bool server_flush(struct server *s)
         return true;
     if (fatal) {
         if (s->state == SV_LOGIN)
-            server_login_failed(s, "08006", "write to server failed: %s", strerror(errno));
+            server_login_failed(s, "08006", "write to server failed: %s", io_last_error());
         else
             server_close(s, "write to server failed");
     }
@@ -403,17 +403,21 @@ static void server_login_process(struct server *s)
 static void server_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
-    ssize_t n = conn_fill(&s->conn);
-    if (n == 0 || n == -2) {
+    size_t n;
+    enum io_result r = conn_fill(&s->conn, &n);
+    if (r == IO_EOF || r == IO_ERROR) {
         if (s->state == SV_LOGIN) {
-            server_login_failed(s, "08006", "server closed the connection during login%s",
-                                n == -2 ? " (read error)" : "");
+            if (r == IO_EOF)
+                server_login_failed(s, "08006", "server closed the connection during login");
+            else
+                server_login_failed(s, "08006", "server closed the connection during login (read error: %s)",
+                                    io_last_error());
             return;
         }
-        server_close(s, n == 0 ? "server closed the connection" : "read error from server");
+        server_close(s, r == IO_EOF ? "server closed the connection" : "read error from server");
         return;
     }
-    if (n == -1 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->parsed))
+    if (n == 0 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->parsed))
         return;
     if (s->state == SV_LOGIN)
         server_login_process(s);
