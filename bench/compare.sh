@@ -3,17 +3,44 @@
 # PostgreSQL, same machine, same cluster, alternating runs. Reports tps, ratios and pooler CPU per
 # transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
 # (default 2; the order of the targets rotates per round), CLIENTS (default "8 50"), POOL
-# (default 20), STRACE=1 adds syscalls per transaction.
-# Writes bench/results/compare.json. Timing never fails the script; broken runs do.
+# (default 20), STRACE=1 adds syscalls per transaction. TLS=client|server|both: pgbench connects with
+# sslmode=require (client: to the poolers and to PostgreSQL directly), and/or the poolers connect to
+# PostgreSQL (ssl = on) with sslmode require; certificates are made for the run.
+# Writes bench/results/compare.json (compare-tls-$TLS.json with TLS). Timing never fails the script; broken runs do.
 source "$(dirname "$0")/lib.sh"
 bench_init compare "$@"
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-"8 50"}
 POOL=${POOL:-20}
+TLS=${TLS:-}
+[ -n "$TLS" ] && RESULT="$HERE/results/compare-tls-$TLS.json"
 start_pg
-start_wedpool "min_pool_size = 0" "max_pool_size = $POOL" "reserve_pool_size = 0"
-start_pgbouncer scram-sha-256 "$POOL"
+wp_tls=() pgb_tls=() PGSSL=disable
+case "$TLS" in
+"") ;;
+client | server | both)
+    make_tls_certs
+    enable_pg_ssl
+    if [ "$TLS" != server ]; then
+        PGSSL=require
+        wp_tls+=("client_tls_sslmode = require" "client_tls_cert_file = $TLS_DIR/server.crt"
+                 "client_tls_key_file = $TLS_DIR/server.key")
+        pgb_tls+=("client_tls_sslmode = require" "client_tls_cert_file = $TLS_DIR/server.crt"
+                  "client_tls_key_file = $TLS_DIR/server.key")
+    fi
+    if [ "$TLS" != client ]; then
+        wp_tls+=("server_tls_sslmode = require")
+        pgb_tls+=("server_tls_sslmode = require")
+    else
+        wp_tls+=("server_tls_sslmode = disable")
+        pgb_tls+=("server_tls_sslmode = disable")
+    fi
+    ;;
+*) echo "TLS must be client, server or both" >&2; exit 2 ;;
+esac
+start_wedpool "min_pool_size = 0" "max_pool_size = $POOL" "reserve_pool_size = 0" ${wp_tls[@]+"${wp_tls[@]}"}
+start_pgbouncer scram-sha-256 "$POOL" ${pgb_tls[@]+"${pgb_tls[@]}"}
 work=$WORK
 
 cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -28,7 +55,7 @@ run() { # target port pid clients
         strace -c -f -p "$pid" -o "$work/strace.$target.$c" & strace_pid=$!
         sleep 0.3
     fi
-    out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
+    out=$(PGSSLMODE=$PGSSL PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
           -T "$DURATION" appdb 2>&1) || { echo "pgbench against $target failed:"; echo "$out"; exit 1; }
     [ -n "$strace_pid" ] && { kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true; }
     [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_split "$pid")
@@ -47,7 +74,7 @@ run() { # target port pid clients
     printf '  %-9s c=%-3s tps=%9.0f\n' "$target" "$c" "$tps"
 }
 
-echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
+echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS${TLS:+, TLS=$TLS}"
 echo "         wedpool $("$WEDPOOL" --version | cut -d' ' -f2) vs $PGB_VERSION vs direct PostgreSQL 15"
 # The order of the targets rotates from round to round, so none always runs first (right after
 # the previous client count's runs) or last.
@@ -96,7 +123,7 @@ for c in sorted({r["clients"] for r in rows}):
         tw = w["user_us_per_tx"] + w["sys_us_per_tx"]; tp = p["user_us_per_tx"] + p["sys_us_per_tx"]
         print(f"c={c}: wedpool/pgbouncer tps {w['tps']/p['tps']:.2f}x, total CPU/tx {tw/tp:.2f}x, user CPU/tx {w['user_us_per_tx']/p['user_us_per_tx']:.2f}x")
 json.dump({"scenario": "compare", "duration_s": int(duration), "rounds": int(rounds), "pool_size": int(pool),
-           "pgbouncer": pgb, "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+           "pgbouncer": pgb, "tls": os.environ.get("TLS") or None, "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
            "results": rows}, open(out, "w"), indent=2)
 print(f"\nwritten: {out}")
 PY

@@ -66,8 +66,42 @@ start_wedpool() {
     wait_port "$WP_PORT" || { echo "wedpool did not start:"; cat "$WORK/wedpool.log"; exit 1; }
 }
 
-# start_pgbouncer AUTH_TYPE POOL — Debian's PgBouncer as the postgres user. Sets PGB_PORT, PGB_PID.
-# MAX_CLIENT_CONN (default 10000) is its max_client_conn.
+# make_tls_certs — a CA and a server certificate for 127.0.0.1/localhost in $WORK/tls (readable by
+# the postgres user, which runs PostgreSQL and PgBouncer). Sets TLS_DIR.
+make_tls_certs() {
+    TLS_DIR=$WORK/tls
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=benchca
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext.cnf
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 \
+            -extfile ext.cnf
+    ) >/dev/null 2>&1
+    chmod 600 "$TLS_DIR"/*.key
+    chown -R postgres "$TLS_DIR"
+}
+
+# enable_pg_ssl — ssl = on for the cluster start_pg made (a reload suffices), with make_tls_certs'.
+enable_pg_ssl() {
+    cp "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "$WORK/pg/data/"
+    chown postgres "$WORK/pg/data/server.crt" "$WORK/pg/data/server.key"
+    chmod 600 "$WORK/pg/data/server.key"
+    runuser -u postgres -- "$PGBIN/psql" -q -h "$WORK/pg" -p "$PGPORT" -U postgres -d postgres \
+        -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 100); do
+        [ "$(runuser -u postgres -- "$PGBIN/psql" -Atq -h "$WORK/pg" -p "$PGPORT" -U postgres -d postgres \
+            -c "SHOW ssl")" = on ] && return 0
+        sleep 0.05
+    done
+    echo "PostgreSQL did not turn ssl on" >&2
+    exit 1
+}
+
+# start_pgbouncer AUTH_TYPE POOL [ini lines...] — Debian's PgBouncer as the postgres user; the extra
+# lines go into [pgbouncer]. Sets PGB_PORT, PGB_PID. MAX_CLIENT_CONN (default 10000) is its
+# max_client_conn.
 start_pgbouncer() {
     PGB_PORT=$(free_port)
     cat >"$WORK/pgbouncer.ini" <<INI
@@ -87,6 +121,7 @@ pidfile = $WORK/pgbouncer.pid
 log_connections = 0
 log_disconnections = 0
 INI
+    [ $# -gt 2 ] && printf '%s\n' "${@:3}" >>"$WORK/pgbouncer.ini"
     chown postgres "$WORK/pgbouncer.ini"
     # setpriv, not runuser: runuser's PAM session would cut the open-files limit to 1024.
     setpriv --reuid=postgres --regid=postgres --init-groups -- /usr/sbin/pgbouncer -d "$WORK/pgbouncer.ini" \

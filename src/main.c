@@ -26,6 +26,7 @@
 #include "plan.h"
 #include "scaler.h"
 #include "server.h"
+#include "tls.h"
 
 struct runtime rt;
 
@@ -81,6 +82,7 @@ bool runtime_reload(char *err, size_t errlen)
     rt.reloads++;
     pool_apply_config(&old);
     config_free(&old);
+    tls_reload(&rt.cfg);
     pool_prewarm();
     scaler_config_changed();
     log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
@@ -257,6 +259,10 @@ int main(int argc, char **argv)
         return 1;
     }
     objects_init();
+    if (!tls_init(&rt.cfg, err, sizeof(err))) {
+        log_error("invalid configuration: %s", err);
+        return 1;
+    }
     if (!listener_start(&rt.cfg))
         return 1;
     if (!http_start(rt.cfg.http_listen))
@@ -303,6 +309,7 @@ int main(int argc, char **argv)
     if (rt.cfg.pidfile[0] != '\0')
         unlink(rt.cfg.pidfile);
     config_free(&rt.cfg);
+    tls_shutdown();
     loop_free();
     log_info("wedpool stopped");
     return 0;

@@ -20,6 +20,8 @@ static const char *const pool_mode_names[] = {"session", "transaction", NULL};
 static const char *const auth_type_names[] = {"trust", "md5", "scram-sha-256", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warning", "error", NULL};
 static const char *const protection_names[] = {"in_progress", "wedding_day", NULL};
+/* enum tls_mode's order */
+static const char *const tls_mode_names[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
 
 struct setting {
     const char *name;
@@ -93,6 +95,18 @@ static const struct setting settings[] = {
     S_STR(scale_webhook, "", true),
     S_INT(scale_hook_timeout_ms, "10000", 100, 600000, true),
     S_INT(infra_lead_s, "7200", 0, 604800, true),
+    S_ENUM(client_tls_sslmode, "disable", tls_mode_names, true),
+    S_STR(client_tls_cert_file, "", true),
+    S_STR(client_tls_key_file, "", true),
+    S_STR(client_tls_ca_file, "", true),
+    S_STR(client_tls_protocols, "secure", true),
+    S_STR(client_tls_ciphers, "default", true),
+    S_ENUM(server_tls_sslmode, "prefer", tls_mode_names, true),
+    S_STR(server_tls_cert_file, "", true),
+    S_STR(server_tls_key_file, "", true),
+    S_STR(server_tls_ca_file, "", true),
+    S_STR(server_tls_protocols, "secure", true),
+    S_STR(server_tls_ciphers, "default", true),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,
@@ -306,6 +320,15 @@ static bool db_kv(struct loader *ld, void *arg, const char *key, const char *val
         return db_int(ld, key, val, 0, 10000, &db->min_pool_size);
     if (!strcmp(key, "max_pool_size"))
         return db_int(ld, key, val, 1, 10000, &db->max_pool_size);
+    if (!strcmp(key, "sslmode")) {
+        int i = enum_index(tls_mode_names, val);
+        if (i < 0) {
+            fail(ld, "sslmode=%s: expected disable, allow, prefer, require, verify-ca or verify-full", val);
+            return false;
+        }
+        db->sslmode = i;
+        return true;
+    }
     if (!strcmp(key, "pool_mode")) {
         int i = enum_index(pool_mode_names, val);
         if (i < 0) {
@@ -316,7 +339,7 @@ static bool db_kv(struct loader *ld, void *arg, const char *key, const char *val
         return true;
     }
     fail(ld, "unknown connection setting '%s' (host, port, dbname, user, password, pool_mode, min_pool_size, "
-             "max_pool_size)", key);
+             "max_pool_size, sslmode)", key);
     return false;
 }
 
@@ -341,7 +364,7 @@ static bool add_database(struct loader *ld, const char *name, const char *spec)
     strcpy(db.host, "127.0.0.1");
     db.port = 5432;
     strcpy(db.dbname, name);
-    db.pool_mode = db.min_pool_size = db.max_pool_size = -1;
+    db.pool_mode = db.min_pool_size = db.max_pool_size = db.sslmode = -1;
     if (!parse_kv_list(ld, spec, db_kv, &db))
         return false;
     struct wp_database *dbs = realloc(cfg->dbs, sizeof(*dbs) * (cfg->ndbs + 1));
@@ -829,6 +852,11 @@ bool config_reload_merge(const struct wp_config *running, struct wp_config *fres
 const char *config_pool_mode_name(int mode)
 {
     return mode >= 0 && mode <= 1 ? pool_mode_names[mode] : "?";
+}
+
+const char *config_tls_mode_name(int mode)
+{
+    return mode >= 0 && mode <= 5 ? tls_mode_names[mode] : "?";
 }
 
 const char *config_auth_type_name(int type)

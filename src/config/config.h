@@ -15,7 +15,7 @@
 #define WP_NAME_MAX 64     /* database and user names (PostgreSQL's NAMEDATALEN) */
 #define WP_SECRET_MAX 256  /* passwords and secrets */
 #define WP_PATH_MAX 1024
-#define WP_MAX_SETTINGS 64   /* rows of the [wedpool] settings table (checked at compile time) */
+#define WP_MAX_SETTINGS 96   /* rows of the [wedpool] settings table (checked at compile time) */
 #define WP_VALUE_MAX 1100    /* any setting's value as text, with room to spare */
 
 enum wp_pool_mode { POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION = 1 };
@@ -32,6 +32,7 @@ struct wp_database {
     int pool_mode;               /* enum wp_pool_mode, or -1 = the global setting */
     int min_pool_size;           /* -1 = the global setting */
     int max_pool_size;           /* -1 = the global setting */
+    int sslmode;                 /* enum tls_mode (tls.h) towards this server; -1 = server_tls_sslmode */
 };
 
 /* One line of auth_file: "user" "secret"; secret = plain, md5<hex>, or SCRAM-SHA-256$... */
@@ -94,6 +95,20 @@ struct wp_config {
     char otlp_headers[1024];      /* extra headers, "key=value, key=value" (New Relic: api-key=…) */
     char environment[64];         /* the environment tag on pushed metrics */
     int push_interval_s;          /* how often the push exporters send */
+
+    /* TLS (tls.h), PgBouncer's names; sslmodes are enum tls_mode */
+    int client_tls_sslmode;
+    char client_tls_cert_file[WP_PATH_MAX];
+    char client_tls_key_file[WP_PATH_MAX];
+    char client_tls_ca_file[WP_PATH_MAX]; /* client certificates are checked against it (verify-*) */
+    char client_tls_protocols[64];
+    char client_tls_ciphers[512];
+    int server_tls_sslmode;
+    char server_tls_cert_file[WP_PATH_MAX]; /* wedpool's client certificate towards servers, optional */
+    char server_tls_key_file[WP_PATH_MAX];
+    char server_tls_ca_file[WP_PATH_MAX]; /* servers' certificates are checked against it (verify-*) */
+    char server_tls_protocols[64];
+    char server_tls_ciphers[512];
 
     struct lanes_conf lanes;      /* [lanes] and [lane_rules]; always has "default" */
 
@@ -173,5 +188,6 @@ void config_setting_get(const struct wp_config *cfg, size_t i, struct config_set
 
 const char *config_pool_mode_name(int mode);
 const char *config_auth_type_name(int type);
+const char *config_tls_mode_name(int mode);
 
 #endif

@@ -1,10 +1,13 @@
-/* io.c — sockets, the raw transport and the receive-buffer free list. */
+/* io.c — sockets, the raw transport, the transport-independent send/receive paths and the
+ * receive-buffer free list. */
 #include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -67,14 +70,60 @@ void iobuf_cut(struct iobuf *b, uint32_t off, uint32_t len)
     b->len -= len;
 }
 
-static ssize_t raw_recv(struct conn *c, void *buf, size_t len)
+static char last_error[256];
+
+const char *io_last_error(void)
 {
-    return recv(c->fd, buf, len, 0);
+    return last_error[0] != '\0' ? last_error : "unknown error";
 }
 
-static ssize_t raw_send(struct conn *c, const void *buf, size_t len)
+void io_set_error(const char *fmt, ...)
 {
-    return send(c->fd, buf, len, MSG_NOSIGNAL);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+}
+
+/* The raw transport is one syscall per operation, as before the vtable judged results. */
+static enum io_result raw_errno(int e, enum io_result again)
+{
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+        return again;
+    io_set_error("%s", strerror(e));
+    return IO_ERROR;
+}
+
+static enum io_result raw_recv(struct conn *c, void *buf, size_t len, size_t *got)
+{
+    ssize_t n = recv(c->fd, buf, len, 0);
+    if (n > 0) {
+        *got = (size_t)n;
+        return IO_OK;
+    }
+    *got = 0;
+    return n == 0 ? IO_EOF : raw_errno(errno, IO_WANT_READ);
+}
+
+static enum io_result raw_send(struct conn *c, const void *buf, size_t len, size_t *sent)
+{
+    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    if (n >= 0) {
+        *sent = (size_t)n;
+        return IO_OK;
+    }
+    *sent = 0;
+    return raw_errno(errno, IO_WANT_WRITE);
+}
+
+static enum io_result raw_step(struct conn *c)
+{
+    return IO_OK; /* nothing to negotiate or to close politely */
+}
+
+static size_t raw_pending(const struct conn *c)
+{
+    return 0;
 }
 
 static void raw_close(struct conn *c)
@@ -82,7 +131,13 @@ static void raw_close(struct conn *c)
     close(c->fd);
 }
 
-const struct io_ops io_raw_ops = {raw_recv, raw_send, raw_close};
+const struct io_ops io_raw_ops = {raw_recv, raw_send, raw_step, raw_step, raw_pending, raw_close};
+
+void conn_set_transport(struct conn *c, const struct io_ops *ops, struct ssl_st *ssl)
+{
+    c->ops = ops;
+    c->ssl = ssl;
+}
 
 void set_nonblocking_nodelay(int fd, bool tcp, int keepalive_s)
 {
@@ -107,6 +162,7 @@ void conn_setup(struct conn *c, int fd, event_callback_fn on_read, event_callbac
 {
     c->fd = fd;
     c->ops = &io_raw_ops;
+    c->ssl = NULL;
     c->buf = NULL;
     pbuf_init(&c->out);
     c->out_sent = 0;
@@ -114,12 +170,23 @@ void conn_setup(struct conn *c, int fd, event_callback_fn on_read, event_callbac
     c->pkt_drop = false;
     c->reading = c->writing = false;
     c->out_shrink = false;
+    c->more_pending = false;
     event_assign(&c->rev, loop_base(), fd, EV_READ | EV_PERSIST, on_read, arg);
     event_assign(&c->wev, loop_base(), fd, EV_WRITE, on_write, arg);
 }
 
 void conn_want_read(struct conn *c, bool on)
 {
+    if (on && c->more_pending) {
+        /* decrypted input waits inside the transport: the socket will not say so */
+        c->more_pending = false;
+        if (!c->reading) {
+            event_add(&c->rev, NULL);
+            c->reading = true;
+        }
+        event_active(&c->rev, EV_READ, 0);
+        return;
+    }
     if (on == c->reading)
         return;
     if (on)
@@ -148,6 +215,9 @@ void conn_close(struct conn *c)
     conn_want_write(c, false);
     c->ops->close(c);
     c->fd = -1;
+    c->ssl = NULL;
+    c->ops = &io_raw_ops;
+    c->more_pending = false;
     if (c->buf != NULL) {
         iobuf_put(c->buf);
         c->buf = NULL;
@@ -169,21 +239,30 @@ bool conn_buf_space(struct conn *c)
     return b->len < IOBUF_SIZE;
 }
 
-ssize_t conn_fill(struct conn *c)
+enum io_result conn_fill(struct conn *c, size_t *got)
 {
+    *got = 0;
     if (!conn_buf_space(c))
-        return -1;
+        return IO_OK; /* full: the caller consumes first (or it is out of memory, and stays full) */
     struct iobuf *b = c->buf;
-    ssize_t n = c->ops->recv(c, b->data + b->len, IOBUF_SIZE - b->len);
-    if (n > 0) {
+    size_t n;
+    enum io_result r = c->ops->recv(c, b->data + b->len, IOBUF_SIZE - b->len, &n);
+    if (r != IO_OK)
+        return r;
+    b->len += (uint32_t)n;
+    *got = n;
+    /* TLS: a record may hold more than fit; take what fits now, and remember the rest. */
+    while (c->ssl != NULL && c->ops->pending(c) > 0) {
+        if (b->len == IOBUF_SIZE) {
+            c->more_pending = true;
+            break;
+        }
+        if (c->ops->recv(c, b->data + b->len, IOBUF_SIZE - b->len, &n) != IO_OK)
+            break; /* an error shows again at the next read */
         b->len += (uint32_t)n;
-        return n;
+        *got += n;
     }
-    if (n == 0)
-        return 0;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return -1;
-    return -2;
+    return IO_OK;
 }
 
 void conn_buf_release_if_empty(struct conn *c)
@@ -195,22 +274,36 @@ void conn_buf_release_if_empty(struct conn *c)
     }
 }
 
-bool conn_flush_out(struct conn *c, bool *fatal)
+/* Sends until done or blocked: true when all len bytes went; false + *fatal on error. */
+static bool conn_send_all(struct conn *c, const uint8_t *data, size_t len, size_t *sent, bool *fatal)
 {
-    *fatal = false;
-    while (c->out_sent < c->out.len) {
-        ssize_t n = c->ops->send(c, c->out.data + c->out_sent, c->out.len - c->out_sent);
-        if (n > 0) {
-            c->out_sent += (size_t)n;
+    while (*sent < len) {
+        size_t n;
+        enum io_result r = c->ops->send(c, data + *sent, len - *sent, &n);
+        if (r == IO_OK) {
+            *sent += n;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (r == IO_WANT_WRITE || r == IO_WANT_READ) {
+            /* (TLS asking to read before it can write only happens on renegotiation, which
+             * wedpool does not allow: waiting for writability is right in practice.) */
             conn_want_write(c, true);
             return false;
         }
         *fatal = true;
         return false;
     }
+    return true;
+}
+
+bool conn_flush_out(struct conn *c, bool *fatal)
+{
+    *fatal = false;
+    size_t sent = c->out_sent;
+    bool all = conn_send_all(c, c->out.data, c->out.len, &sent, fatal);
+    c->out_sent = (uint32_t)sent;
+    if (!all)
+        return false;
     if (c->out.cap > 65536 || c->out_shrink) {
         pbuf_free(&c->out);
     } else {
@@ -226,18 +319,22 @@ bool conn_forward(struct conn *src, struct conn *dst, bool *fatal)
     struct iobuf *b = src->buf;
     if (dst->out.len > 0 && !conn_flush_out(dst, fatal))
         return false;
-    while (b->done < b->parsed) {
-        ssize_t n = dst->ops->send(dst, b->data + b->done, b->parsed - b->done);
-        if (n > 0) {
-            b->done += (uint32_t)n;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            conn_want_write(dst, true);
+    if (b->done == b->parsed)
+        return true;
+    if (dst->ssl != NULL) {
+        /* A TLS write that blocks must be retried with the same bytes; src's buffer moves on
+         * (compaction, the next message), so the bytes become dst's own output first. */
+        pbuf_put(&dst->out, b->data + b->done, b->parsed - b->done);
+        if (dst->out.failed) {
+            io_set_error("out of memory");
+            *fatal = true;
             return false;
         }
-        *fatal = true;
-        return false;
+        b->done = b->parsed;
+        return conn_flush_out(dst, fatal);
     }
-    return true;
+    size_t done = b->done;
+    bool all = conn_send_all(dst, b->data, b->parsed, &done, fatal);
+    b->done = (uint32_t)done;
+    return all;
 }

@@ -94,6 +94,8 @@ struct server {
     uint32_t be_key;
     struct expq exp;            /* what it still owes: each request forwarded or injected, in order */
     bool connecting;            /* TCP connect in progress */
+    uint8_t tls_step;           /* enum server_tls_step (server.c): SSLRequest answer, handshake */
+    uint8_t tls_mode;           /* enum tls_mode towards this server, fixed at connect */
     bool close_needed;          /* configuration changed: close instead of reusing */
     bool release_pending;       /* transaction ended: release once the output is flushed */
     bool fatal_sent;            /* it sent the client a FATAL error (57P01, ...): that is the client's

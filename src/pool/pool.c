@@ -320,7 +320,7 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
 {
     const struct wp_config *cfg = &rt.cfg;
     bool target_changed = strcmp(p->db.host, db->host) != 0 || p->db.port != db->port ||
-                          strcmp(p->db.dbname, db->dbname) != 0;
+                          strcmp(p->db.dbname, db->dbname) != 0 || p->db.sslmode != db->sslmode;
     p->db = *db;
     p->mode = config_db_pool_mode(cfg, db);
     p->conf_min_size = config_db_min_pool(cfg, db);

@@ -22,12 +22,14 @@
 #include "md5.h"
 #include "metrics.h"
 #include "msg.h"
+#include "negotiate.h"
 #include "passthrough.h"
 #include "pool.h"
 #include "relay.h"
 #include "runtime.h"
 #include "scram.h"
 #include "server.h"
+#include "tls.h"
 
 enum login_step { LS_STARTUP, LS_AUTH_QUERY, LS_MD5, LS_SASL_INIT, LS_SASL_FINAL };
 
@@ -40,6 +42,8 @@ struct login {
     uint8_t salt[4];
     char md5[MD5_PASSWD_LEN + 1];
     bool ssl_asked, gss_asked;  /* each may be asked once, as PostgreSQL allows */
+    bool tls_handshaking;       /* the TLS handshake runs on the loop; nothing is parsed meanwhile */
+    bool tls_direct;            /* TLS began without SSLRequest (sslnegotiation=direct): ALPN required */
     char requested_lane[64];    /* options=-c wedpool.lane=NAME, stripped before any server sees it */
     struct scram_server *scram;
     /* auth_query (auth_query.c): the lookup of a user auth_file does not know; LS_AUTH_QUERY while
@@ -583,22 +587,124 @@ static void client_password_msg(struct client *c, const uint8_t *body, size_t le
     client_protocol_error(c, "unexpected password message");
 }
 
+/* Drives the TLS handshake with the client; true once it is done and the login may go on. */
+static bool client_tls_handshake(struct client *c)
+{
+    enum io_result r = c->conn.ops->handshake(&c->conn);
+    if (r == IO_WANT_READ || r == IO_WANT_WRITE) {
+        conn_want_write(&c->conn, r == IO_WANT_WRITE);
+        return false;
+    }
+    if (r != IO_OK) {
+        /* nothing can be said to a peer that does not speak TLS with us */
+        log_info("client %u (%s:%u): TLS handshake failed: %s", c->id, c->addr, c->port,
+                 r == IO_EOF ? "the client closed the connection" : io_last_error());
+        client_close(c);
+        return false;
+    }
+    c->login->tls_handshaking = false;
+    if (c->login->tls_direct && !tls_alpn_postgresql(&c->conn)) {
+        client_protocol_error(c, "direct TLS connection without ALPN protocol \"postgresql\"");
+        return false;
+    }
+    log_debug("client %u (%s:%u): %s established%s", c->id, c->addr, c->port, tls_version(&c->conn),
+              c->login->tls_direct ? " (direct)" : "");
+    return true;
+}
+
+/* Starts TLS on the client connection: prefix holds handshake bytes already read (direct TLS). */
+static void client_start_tls(struct client *c, const uint8_t *prefix, size_t n, bool direct)
+{
+    if (!tls_accept(&c->conn, prefix, n)) {
+        client_fail(c, "53200", "out of memory");
+        return;
+    }
+    c->login->tls_handshaking = true;
+    c->login->tls_direct = direct;
+    if (client_tls_handshake(c))
+        event_active(&c->conn.rev, EV_READ, 0); /* the startup packet may be there already */
+}
+
+/* client_tls_sslmode=verify-full: the certificate's CN must be the user name, as PostgreSQL's
+ * clientcert=verify-full. False if the client was refused. */
+static bool client_cert_matches(struct client *c, const struct startup_packet *sp)
+{
+    if (c->conn.ssl == NULL || rt.cfg.client_tls_sslmode != TLS_VERIFY_FULL)
+        return true;
+    const char *user = startup_get(sp, "user");
+    char cn[256];
+    if (user != NULL && tls_peer_cn(&c->conn, cn, sizeof(cn)) && strcmp(cn, user) == 0)
+        return true;
+    client_fail(c, "28000", "certificate validation (client_tls_sslmode=verify-full) failed for user \"%s\": CN "
+                "mismatch", user != NULL ? user : "");
+    return false;
+}
+
 static void client_login_process(struct client *c)
 {
     struct iobuf *b = c->conn.buf;
-    while (c->state == CL_LOGIN && b != NULL && b->len > b->parsed) {
+    while (c->state == CL_LOGIN && !c->login->tls_handshaking && b != NULL && b->len > b->parsed) {
         uint32_t avail = b->len - b->parsed;
         const uint8_t *p = b->data + b->parsed;
         if (c->login->step == LS_AUTH_QUERY)
             break; /* nothing is read until auth_query answers */
         if (c->login->step == LS_STARTUP) {
+            bool tcp = strcmp(c->addr, "unix") != 0;
+            struct neg_state ns = {
+                .tls_offered = tcp && rt.cfg.client_tls_sslmode != TLS_DISABLE && tls_accept_ready(),
+                .tls_required = tcp && rt.cfg.client_tls_sslmode >= TLS_REQUIRE,
+                .in_tls = c->conn.ssl != NULL,
+                .ssl_asked = c->login->ssl_asked,
+                .gss_asked = c->login->gss_asked,
+            };
             uint32_t len;
-            enum msg_status st = msg_next_startup(p, avail, PROTO_MAX_STARTUP, &len);
-            if (st == MSG_NEED_MORE)
-                break;
-            if (st != MSG_OK) {
+            enum neg_action act = negotiate_next(&ns, p, avail, PROTO_MAX_STARTUP, &len);
+            const char *what = len >= 8 && proto_get_u32(p + 4) == PROTO_SSL_REQUEST ? "SSLRequest" : "GSSENCRequest";
+            switch (act) {
+            case NEG_NEED_MORE:
+                goto out;
+            case NEG_DIRECT_TLS:
+                b->parsed = b->done = b->len; /* the ClientHello's start goes to OpenSSL */
+                client_start_tls(c, p, avail, true);
+                goto out;
+            case NEG_DIRECT_REFUSED:
+                client_protocol_error(c, "direct TLS connection, but TLS is not enabled (client_tls_sslmode=%s)",
+                                      config_tls_mode_name(rt.cfg.client_tls_sslmode));
+                return;
+            case NEG_STUFFED:
+                /* bytes sent before our answer would be read as if they came after the
+                 * negotiation (CVE-2021-23214, buffer stuffing) */
+                client_protocol_error(c, "data after %s and before its answer", what);
+                return;
+            case NEG_REPEATED:
+                client_protocol_error(c, "%s sent twice", what);
+                return;
+            case NEG_BAD_LENGTH:
                 client_protocol_error(c, "invalid length of startup packet (%u bytes)", proto_get_u32(p));
                 return;
+            case NEG_PLAIN_REFUSED:
+                client_fail(c, "28000", "wedpool: TLS is required (client_tls_sslmode=%s): connect with sslmode=require",
+                            config_tls_mode_name(rt.cfg.client_tls_sslmode));
+                return;
+            case NEG_SSL_ACCEPT:
+            case NEG_SSL_DECLINE:
+            case NEG_GSS_DECLINE:
+                b->parsed += len;
+                b->done = b->parsed;
+                *(act == NEG_GSS_DECLINE ? &c->login->gss_asked : &c->login->ssl_asked) = true;
+                pbuf_put_u8(&c->conn.out, act == NEG_SSL_ACCEPT ? 'S' : 'N');
+                client_flush(c);
+                if (act != NEG_SSL_ACCEPT || c->state == CL_CLOSED)
+                    continue;
+                if (c->conn.out.len > 0) { /* one byte that did not go: nothing sane can follow */
+                    client_close(c);
+                    return;
+                }
+                client_start_tls(c, NULL, 0, false);
+                goto out;
+            case NEG_CANCEL:
+            case NEG_STARTUP:
+                break;
             }
             if (avail < len)
                 break;
@@ -610,31 +716,13 @@ static void client_login_process(struct client *c)
                 client_protocol_error(c, "%s", err);
                 return;
             }
-            if (sp.code == PROTO_SSL_REQUEST || sp.code == PROTO_GSSENC_REQUEST) {
-                if (b->len > b->parsed) {
-                    /* bytes sent before our answer would be read as if they came after the
-                     * negotiation (CVE-2021-23214, buffer stuffing) */
-                    client_protocol_error(c, "data after %s and before its answer",
-                                          sp.code == PROTO_SSL_REQUEST ? "SSLRequest" : "GSSENCRequest");
-                    return;
-                }
-                bool *asked = sp.code == PROTO_SSL_REQUEST ? &c->login->ssl_asked : &c->login->gss_asked;
-                if (*asked) {
-                    client_protocol_error(c, "%s sent twice", sp.code == PROTO_SSL_REQUEST ? "SSLRequest"
-                                                                                             : "GSSENCRequest");
-                    return;
-                }
-                *asked = true;
-                /* No TLS yet: the client may go on in plain text. */
-                pbuf_put_u8(&c->conn.out, 'N');
-                client_flush(c);
-                continue;
-            }
             if (sp.code == PROTO_CANCEL_REQUEST) {
                 cancel_handle(sp.cancel_pid, sp.cancel_key);
                 client_close(c);
                 return;
             }
+            if (!client_cert_matches(c, &sp))
+                return;
             client_startup(c, &sp);
             continue;
         }
@@ -660,6 +748,7 @@ static void client_login_process(struct client *c)
         b->done = b->parsed;
         client_password_msg(c, m.body, msg_body_len(&m));
     }
+out:
     if (c->state != CL_CLOSED && c->conn.buf != NULL) {
         conn_buf_release_if_empty(&c->conn);
         if (c->conn.buf != NULL)
@@ -679,12 +768,15 @@ static void client_on_read(evutil_socket_t fd, short what, void *arg)
     struct client *c = arg;
     if (c->state == CL_CLOSED)
         return;
+    if (c->state == CL_LOGIN && c->login->tls_handshaking && !client_tls_handshake(c))
+        return;
     bool blocked = c->state == CL_WAITING || (c->server != NULL && c->server->conn.writing);
     bool resumed = c->resume_buffered && c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done;
     c->resume_buffered = false;
     if (!resumed && (!blocked || (c->conn.buf == NULL || c->conn.buf->len < IOBUF_SIZE))) {
-        ssize_t n = conn_fill(&c->conn);
-        if (n == 0 || n == -2) {
+        size_t n;
+        enum io_result r = conn_fill(&c->conn, &n);
+        if (r == IO_EOF || r == IO_ERROR) {
             client_close(c);
             return;
         }
@@ -719,6 +811,11 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg)
     c->conn.writing = false;
     if (c->state == CL_CLOSED)
         return;
+    if (c->state == CL_LOGIN && c->login->tls_handshaking) {
+        if (client_tls_handshake(c))
+            event_active(&c->conn.rev, EV_READ, 0);
+        return;
+    }
     bool fatal;
     if (!conn_flush_out(&c->conn, &fatal)) {
         if (fatal)

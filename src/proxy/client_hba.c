@@ -2,6 +2,8 @@
  * (src/backend/libpq/auth.c), word for word, so tools and people that know them recognise them. */
 #include "client_hba.h"
 
+#include "tls.h"
+
 #include <string.h>
 
 #include "cidr.h"
@@ -55,19 +57,13 @@ int client_hba_auth_type(struct client *c)
     }
 }
 
-/* Placeholders until TLS towards clients lands (issue #10, "TLS towards clients"): that work
- * provides these two (they belong with the connection's TLS state) and these go. Until then no
- * client is TLS, so hostssl lines never match and cert rules never authenticate anyone. */
+/* The client's TLS state, as hba rules see it: hostssl lines and the cert method. */
 bool client_is_tls(const struct client *c)
 {
-    (void)c;
-    return false;
+    return c->conn.ssl != NULL;
 }
 
 bool client_cert_cn(struct client *c, char *cn, size_t n)
 {
-    (void)c;
-    if (n > 0)
-        cn[0] = '\0';
-    return false;
+    return tls_peer_cn(&c->conn, cn, n);
 }

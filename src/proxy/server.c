@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "runtime.h"
 #include "scram.h"
+#include "tls.h"
 
 static void resolved(int err, struct evutil_addrinfo *res, void *arg)
 {
@@ -116,6 +117,15 @@ void server_resolve_cancel(struct pool *p)
 static void server_on_read(evutil_socket_t fd, short what, void *arg);
 static void server_on_write(evutil_socket_t fd, short what, void *arg);
 
+static bool server_flush(struct server *s);
+
+/* Where a server connection is in negotiating TLS (before the startup packet). */
+enum server_tls_step {
+    SV_TLS_NONE,        /* plain, or TLS established */
+    SV_TLS_ANSWER,      /* SSLRequest sent: exactly one byte, 'S' or 'N', may come */
+    SV_TLS_HANDSHAKE,   /* 'S' received: the handshake runs */
+};
+
 static void server_login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -206,6 +216,50 @@ static void server_send_startup(struct server *s)
     pbuf_end_msg(b, m);
 }
 
+/* The effective sslmode towards this pool's server: the database line's, else server_tls_sslmode.
+ * Unix sockets never use TLS (nor does libpq on them). */
+static int server_tls_mode(const struct pool *p)
+{
+    if (p->db.host[0] == '/')
+        return TLS_DISABLE;
+    return p->db.sslmode >= 0 ? p->db.sslmode : rt.cfg.server_tls_sslmode;
+}
+
+/* Connected: SSLRequest first when TLS may be used, else the startup packet. allow is plain text
+ * (wedpool does not retry with TLS when a server refuses plain text). */
+static void server_begin(struct server *s)
+{
+    s->tls_mode = (uint8_t)server_tls_mode(s->pool);
+    if (s->tls_mode >= TLS_PREFER) {
+        pbuf_put_u32(&s->conn.out, 8);
+        pbuf_put_u32(&s->conn.out, PROTO_SSL_REQUEST);
+        s->tls_step = SV_TLS_ANSWER;
+        return;
+    }
+    server_send_startup(s);
+}
+
+/* Drives the TLS handshake with the server; once done, the startup packet goes through TLS. */
+static void server_tls_handshake(struct server *s)
+{
+    enum io_result r = s->conn.ops->handshake(&s->conn);
+    if (r == IO_WANT_READ || r == IO_WANT_WRITE) {
+        conn_want_write(&s->conn, r == IO_WANT_WRITE);
+        return;
+    }
+    if (r != IO_OK) {
+        char target[400];
+        server_login_failed(s, "08006", "TLS handshake with server %s failed (sslmode=%s): %s",
+                            server_target_text(s->pool, target, sizeof(target)), config_tls_mode_name(s->tls_mode),
+                            r == IO_EOF ? "the server closed the connection" : io_last_error());
+        return;
+    }
+    s->tls_step = SV_TLS_NONE;
+    log_debug("pool %s/%s: server %u: %s established", s->pool->name, s->pool->user, s->id, tls_version(&s->conn));
+    server_send_startup(s);
+    server_flush(s);
+}
+
 static void server_send_password_msg(struct server *s, const void *data, size_t len)
 {
     size_t m = pbuf_begin_msg(&s->conn.out, 'p');
@@ -220,7 +274,7 @@ static bool server_flush(struct server *s)
         return true;
     if (fatal) {
         if (s->state == SV_LOGIN)
-            server_login_failed(s, "08006", "write to server failed: %s", strerror(errno));
+            server_login_failed(s, "08006", "write to server failed: %s", io_last_error());
         else
             server_close(s, "write to server failed");
     }
@@ -400,22 +454,68 @@ static void server_login_process(struct server *s)
     conn_buf_release_if_empty(&s->conn);
 }
 
+/* The server's answer to SSLRequest: one byte, and nothing after it (bytes before the handshake
+ * would be read as if they came through TLS: the mirror of client buffer stuffing). */
+static void server_tls_answer(struct server *s)
+{
+    struct iobuf *b = s->conn.buf;
+    uint32_t n = b->len - b->parsed;
+    uint8_t answer = b->data[b->parsed];
+    if (n != 1) {
+        server_login_failed(s, "08P01", "server sent %u bytes in answer to SSLRequest (expected one)", n);
+        return;
+    }
+    b->parsed = b->done = b->len;
+    conn_buf_release_if_empty(&s->conn);
+    if (answer == 'S') {
+        char err[256];
+        if (!tls_connect(&s->conn, s->pool->db.host, s->tls_mode, err, sizeof(err))) {
+            server_login_failed(s, "08006", "%s", err);
+            return;
+        }
+        s->tls_step = SV_TLS_HANDSHAKE;
+        server_tls_handshake(s);
+        return;
+    }
+    if (answer == 'N' && s->tls_mode < TLS_REQUIRE) {
+        s->tls_step = SV_TLS_NONE; /* prefer: go on in plain text, as libpq does */
+        server_send_startup(s);
+        server_flush(s);
+        return;
+    }
+    if (answer == 'N')
+        server_login_failed(s, "08006", "server does not support TLS, and sslmode=%s requires it",
+                            config_tls_mode_name(s->tls_mode));
+    else
+        server_login_failed(s, "08P01", "unexpected answer 0x%02x to SSLRequest from server", answer);
+}
+
 static void server_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
-    ssize_t n = conn_fill(&s->conn);
-    if (n == 0 || n == -2) {
-        if (s->state == SV_LOGIN) {
-            server_login_failed(s, "08006", "server closed the connection during login%s",
-                                n == -2 ? " (read error)" : "");
-            return;
-        }
-        server_close(s, n == 0 ? "server closed the connection" : "read error from server");
+    if (s->tls_step == SV_TLS_HANDSHAKE) {
+        server_tls_handshake(s);
         return;
     }
-    if (n == -1 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->parsed))
+    size_t n;
+    enum io_result r = conn_fill(&s->conn, &n);
+    if (r == IO_EOF || r == IO_ERROR) {
+        if (s->state == SV_LOGIN) {
+            if (r == IO_EOF)
+                server_login_failed(s, "08006", "server closed the connection during login");
+            else
+                server_login_failed(s, "08006", "server closed the connection during login (read error: %s)",
+                                    io_last_error());
+            return;
+        }
+        server_close(s, r == IO_EOF ? "server closed the connection" : "read error from server");
         return;
-    if (s->state == SV_LOGIN)
+    }
+    if (n == 0 && (s->conn.buf == NULL || s->conn.buf->len == s->conn.buf->parsed))
+        return;
+    if (s->tls_step == SV_TLS_ANSWER)
+        server_tls_answer(s);
+    else if (s->state == SV_LOGIN)
         server_login_process(s);
     else
         server_pump(s);
@@ -435,8 +535,12 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
                                 server_target_text(s->pool, target, sizeof(target)), strerror(err ? err : errno));
             return;
         }
-        server_send_startup(s);
+        server_begin(s);
         conn_want_read(&s->conn, true);
+    }
+    if (s->tls_step == SV_TLS_HANDSHAKE) {
+        server_tls_handshake(s);
+        return;
     }
     if (!server_flush(s))
         return;

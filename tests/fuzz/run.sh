@@ -8,6 +8,8 @@ mkdir -p "$out"
 flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend -Isrc/wedding)
 clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/core/proto.c src/proxy/params.c -o "$out/fuzz_startup"
 targets=(fuzz_startup)
+clang "${flags[@]}" tests/fuzz/fuzz_negotiate.c src/proxy/negotiate.c -o "$out/fuzz_negotiate"
+targets+=(fuzz_negotiate)
 clang "${flags[@]}" tests/fuzz/fuzz_relay.c src/core/msg.c src/proxy/expect.c -o "$out/fuzz_relay"
 targets+=(fuzz_relay)
 if [ -f tests/fuzz/fuzz_scram.c ]; then
