@@ -20,6 +20,7 @@ static const char *const pool_mode_names[] = {"session", "transaction", NULL};
 static const char *const auth_type_names[] = {"trust", "md5", "scram-sha-256", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warning", "error", NULL};
 static const char *const protection_names[] = {"in_progress", "wedding_day", NULL};
+static const char *const no_yes_names[] = {"no", "yes", NULL};
 
 struct setting {
     const char *name;
@@ -45,6 +46,8 @@ static const struct setting settings[] = {
     S_STR(unix_socket_dir, "/tmp", false),
     S_ENUM(auth_type, "scram-sha-256", auth_type_names, true),
     S_STR(auth_file, "", true),
+    S_ENUM(server_allow_cleartext, "no", no_yes_names, true),
+    S_INT(server_scram_max_iterations, "100000", 1, 10000000, true),
     S_ENUM(pool_mode, "transaction", pool_mode_names, true),
     S_INT(min_pool_size, "10", 0, 10000, true),
     S_INT(max_pool_size, "50", 1, 10000, true),

@@ -56,6 +56,8 @@ struct wp_config {
     char unix_socket_dir[WP_PATH_MAX];
     int auth_type;                /* enum wp_auth_type */
     char auth_file[WP_PATH_MAX];
+    int server_allow_cleartext;   /* 1: send a cleartext password to a server without TLS that asks for it */
+    int server_scram_max_iterations; /* a server asking for more SCRAM iterations is refused */
     int pool_mode;                /* enum wp_pool_mode */
     int min_pool_size;
     int max_pool_size;
