@@ -13,6 +13,7 @@
 #include "client.h"
 #include "clock.h"
 #include "config.h"
+#include "derive.h"
 #include "health.h"
 #include "http.h"
 #include "janitor.h"
@@ -302,6 +303,7 @@ int main(int argc, char **argv)
     health_stop();
     janitor_stop();
     objects_shutdown();
+    derive_stop(); /* after the servers closed (their jobs are cancelled), before the loop is freed */
     cancel_shutdown();
     evsignal_del(&sig_hup);
     evsignal_del(&sig_term);

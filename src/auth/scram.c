@@ -11,7 +11,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,7 @@
 #define B64_IN_MAX 128              /* longest base64 value we decode (a 64-byte salt is 88) */
 #define CLIENT_MAX_ITERATIONS 10000000 /* a server asking for more is hostile: PBKDF2 runs on our loop */
 
-enum scram_step { STEP_FIRST, STEP_FINAL, STEP_VERIFY, STEP_DONE, STEP_FAILED };
+enum scram_step { STEP_FIRST, STEP_FINAL, STEP_DERIVE, STEP_VERIFY, STEP_DONE, STEP_FAILED };
 
 /* ---- test hooks: fixed nonce and username make the RFC 7677 vector reproducible. Deliberately
  * not in scram.h; tests declare them themselves. Empty string (or NULL) means "off". */
@@ -112,9 +114,57 @@ static bool salted_password(const char *password, const uint8_t *salt, size_t sa
                              out) == 1;
 }
 
+/* The same PBKDF2 written out (one block: the key is as long as the hash), asking keep_going every
+ * CHECK_EVERY rounds, so a worker can drop a derivation nobody waits for any more (its server
+ * closed) instead of burning seconds of CPU on a hostile iteration count. EVP_MAC_init with no key
+ * restarts from the keyed state, as OpenSSL's own PBKDF2 does with HMAC_CTX_copy. */
+#define CHECK_EVERY 4096
+bool scram_salted_password(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+                           bool (*keep_going)(void *arg), void *arg, uint8_t out[SCRAM_KEY_LEN])
+{
+    if (keep_going == NULL)
+        return salted_password(password, salt, salt_len, iterations, out);
+    if (iterations < 1 || salt_len > SCRAM_MAX_SALT)
+        return false;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+    uint8_t u[SCRAM_KEY_LEN], t[SCRAM_KEY_LEN];
+    uint8_t block[SCRAM_MAX_SALT + 4];
+    size_t n = 0;
+    memcpy(block, salt, salt_len);
+    memcpy(block + salt_len, "\0\0\0\1", 4); /* INT(1): the first (and only) block */
+    bool ok = ctx != NULL &&
+              EVP_MAC_init(ctx, (const unsigned char *)password, strlen(password), params) == 1 &&
+              EVP_MAC_update(ctx, block, salt_len + 4) == 1 && EVP_MAC_final(ctx, u, &n, sizeof(u)) == 1 &&
+              n == SCRAM_KEY_LEN;
+    if (ok)
+        memcpy(t, u, sizeof(t));
+    for (int i = 1; ok && i < iterations; i++) {
+        if (i % CHECK_EVERY == 0 && !keep_going(arg)) {
+            ok = false;
+            break;
+        }
+        ok = EVP_MAC_init(ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(ctx, u, sizeof(u)) == 1 &&
+             EVP_MAC_final(ctx, u, &n, sizeof(u)) == 1 && n == SCRAM_KEY_LEN;
+        for (int k = 0; ok && k < SCRAM_KEY_LEN; k++)
+            t[k] ^= u[k];
+    }
+    if (ok)
+        memcpy(out, t, SCRAM_KEY_LEN);
+    OPENSSL_cleanse(u, sizeof(u));
+    OPENSSL_cleanse(t, sizeof(t));
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return ok;
+}
+
 /* Each new server connection logs in with the same password, salt and iteration count, so the last
  * few SaltedPasswords are remembered (keyed by SHA-256 of the three) and a pool refill costs a few
- * HMACs instead of a PBKDF2 run each. Only the event-loop thread logs in to servers, so no lock. */
+ * HMACs instead of a PBKDF2 run each. Only the event-loop thread reads and fills it (a worker thread
+ * that derives a key hands it back to the loop, which stores it), so no lock. A hostile server
+ * choosing a fresh salt each login defeats any cache: large counts go to a worker (derive.c). */
 #define SP_CACHE 8
 static struct {
     bool used;
@@ -123,38 +173,51 @@ static struct {
 } sp_cache[SP_CACHE];
 static unsigned sp_next;
 
-static bool salted_password_cached(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
-                                   uint8_t out[SCRAM_KEY_LEN])
+/* The cache key: SHA-256 over length-prefixed fields, so no two (password, salt, iterations)
+ * triples hash the same input. */
+static bool sp_cache_key(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+                         uint8_t key[SCRAM_KEY_LEN])
 {
-    uint8_t key[SCRAM_KEY_LEN];
     unsigned int n = 0;
     uint32_t it = (uint32_t)iterations;
     uint64_t slen = salt_len;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    /* length-prefixed fields, so no two (password, salt, iterations) triples hash the same input */
     bool keyed = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
                  EVP_DigestUpdate(ctx, &it, sizeof(it)) == 1 && EVP_DigestUpdate(ctx, &slen, sizeof(slen)) == 1 &&
                  EVP_DigestUpdate(ctx, salt, salt_len) == 1 && EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
                  EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == SCRAM_KEY_LEN;
     EVP_MD_CTX_free(ctx);
-    if (keyed) {
-        for (int i = 0; i < SP_CACHE; i++) {
+    return keyed;
+}
+
+static bool sp_cache_get(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+                         uint8_t out[SCRAM_KEY_LEN])
+{
+    uint8_t key[SCRAM_KEY_LEN];
+    bool hit = false;
+    if (sp_cache_key(password, salt, salt_len, iterations, key)) {
+        for (int i = 0; i < SP_CACHE && !hit; i++) {
             if (sp_cache[i].used && CRYPTO_memcmp(sp_cache[i].key, key, sizeof(key)) == 0) {
                 memcpy(out, sp_cache[i].sp, SCRAM_KEY_LEN);
-                OPENSSL_cleanse(key, sizeof(key));
-                return true;
+                hit = true;
             }
         }
     }
-    bool ok = salted_password(password, salt, salt_len, iterations, out);
-    if (ok && keyed) {
+    OPENSSL_cleanse(key, sizeof(key));
+    return hit;
+}
+
+static void sp_cache_put(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+                         const uint8_t sp[SCRAM_KEY_LEN])
+{
+    uint8_t key[SCRAM_KEY_LEN];
+    if (sp_cache_key(password, salt, salt_len, iterations, key)) {
         unsigned i = sp_next++ % SP_CACHE;
         sp_cache[i].used = true;
         memcpy(sp_cache[i].key, key, sizeof(key));
-        memcpy(sp_cache[i].sp, out, SCRAM_KEY_LEN);
+        memcpy(sp_cache[i].sp, sp, SCRAM_KEY_LEN);
     }
     OPENSSL_cleanse(key, sizeof(key));
-    return ok;
 }
 
 /* ClientKey = HMAC(SP, "Client Key"), StoredKey = H(ClientKey), ServerKey = HMAC(SP, "Server Key"). */
@@ -351,6 +414,7 @@ struct scram_server {
     char nonce[NONCE_MAX + 64];    /* client nonce + our nonce: what client-final must echo */
     size_t nonce_len;
     uint8_t client_key[SCRAM_KEY_LEN]; /* the ClientKey the client proved, once STEP_DONE (pass-through) */
+    bool doomed;                   /* a mock exchange (unknown user): fails at the end whatever the proof */
 };
 
 struct scram_server *scram_server_new(const struct scram_secret *secret)
@@ -358,6 +422,41 @@ struct scram_server *scram_server_new(const struct scram_secret *secret)
     struct scram_server *s = calloc(1, sizeof(*s));
     if (s != NULL)
         s->secret = *secret;
+    return s;
+}
+
+/* The per-process key of the mock salts: random, made once, never shown. */
+static uint8_t mock_key[SCRAM_KEY_LEN];
+static bool mock_key_ok;
+static pthread_once_t mock_once = PTHREAD_ONCE_INIT;
+
+static void mock_key_init(void)
+{
+    mock_key_ok = RAND_bytes(mock_key, sizeof(mock_key)) == 1;
+}
+
+bool scram_mock_salt(const char *user, uint8_t salt[SCRAM_MOCK_SALT_LEN])
+{
+    uint8_t full[SCRAM_KEY_LEN];
+    pthread_once(&mock_once, mock_key_init);
+    if (!mock_key_ok || user == NULL || !hmac256(mock_key, sizeof(mock_key), user, strlen(user), full))
+        return false;
+    memcpy(salt, full, SCRAM_MOCK_SALT_LEN);
+    OPENSSL_cleanse(full, sizeof(full));
+    return true;
+}
+
+struct scram_server *scram_server_new_mock(const char *user)
+{
+    struct scram_secret fake = {.iterations = SCRAM_DEFAULT_ITERATIONS, .salt_len = SCRAM_MOCK_SALT_LEN};
+    /* random keys: no proof can match them, and doomed makes sure of it */
+    if (!scram_mock_salt(user, fake.salt) || RAND_bytes(fake.stored_key, SCRAM_KEY_LEN) != 1 ||
+        RAND_bytes(fake.server_key, SCRAM_KEY_LEN) != 1)
+        return NULL;
+    struct scram_server *s = scram_server_new(&fake);
+    if (s != NULL)
+        s->doomed = true;
+    OPENSSL_cleanse(&fake, sizeof(fake));
     return s;
 }
 
@@ -505,6 +604,7 @@ bool scram_server_final(struct scram_server *s, const char *msg, size_t len, cha
     for (int i = 0; i < SCRAM_KEY_LEN; i++)
         client_key[i] = client_proof[i] ^ sig[i];
     ok = ok && sha256(client_key, SCRAM_KEY_LEN, stored) && scram_ct_equal(stored, s->secret.stored_key, SCRAM_KEY_LEN);
+    ok = ok && !s->doomed; /* the same work as a real check, then the same failure */
     if (ok)
         memcpy(s->client_key, client_key, SCRAM_KEY_LEN);
     OPENSSL_cleanse(client_key, sizeof(client_key));
@@ -552,6 +652,15 @@ struct scram_client {
     size_t nonce_len;
     char client_first_bare[128];  /* "n=,r=<nonce>", for AuthMessage */
     size_t cfb_len;
+    /* from server-first-message, between scram_client_read_first and scram_client_write_final */
+    uint8_t salt[SCRAM_MAX_SALT];
+    size_t salt_len;
+    int iterations;
+    char without_proof[NONCE_MAX + 16]; /* client-final-message-without-proof */
+    char auth[3 * MSG_MAX];       /* AuthMessage */
+    size_t auth_len;
+    uint8_t sp[SCRAM_KEY_LEN];    /* SaltedPassword, once known */
+    bool have_sp;
     uint8_t server_signature[SCRAM_KEY_LEN]; /* what server-final must carry, known after client-final */
 };
 
@@ -621,8 +730,8 @@ bool scram_client_first(struct scram_client *c, char *out, size_t cap, size_t *o
     return true;
 }
 
-bool scram_client_final(struct scram_client *c, const char *msg, size_t len, char *out, size_t cap,
-                        size_t *out_len, const char **err)
+bool scram_client_read_first(struct scram_client *c, const char *msg, size_t len, int max_iterations,
+                             const char **err)
 {
     if (c->step != STEP_FINAL)
         return client_fail(c, err, "unexpected SCRAM server-first-message");
@@ -652,60 +761,128 @@ bool scram_client_final(struct scram_client *c, const char *msg, size_t len, cha
     int iterations;
     if (!parse_count(iter, iter_len, CLIENT_MAX_ITERATIONS, &iterations))
         return client_fail(c, err, "SCRAM iteration count is not a number between 1 and 10000000");
-    uint8_t salt_raw[SCRAM_MAX_SALT];
-    long sl = b64_decode(salt, salt_len, salt_raw, sizeof(salt_raw));
+    c->iterations = iterations; /* kept even when refused below, for the caller's message */
+    if (iterations > max_iterations)
+        return client_fail(c, err, "SCRAM iteration count is above the configured limit");
+    long sl = b64_decode(salt, salt_len, c->salt, sizeof(c->salt));
     if (sl <= 0)
         return client_fail(c, err, "malformed SCRAM salt");
+    c->salt_len = (size_t)sl;
+    /* Pass-through: the keys are only valid for the salt and iteration count they came from. */
+    if (c->by_keys && (iterations != c->secret.iterations || c->salt_len != c->secret.salt_len ||
+                       memcmp(c->salt, c->secret.salt, c->salt_len) != 0))
+        return client_fail(c, err, "SCRAM pass-through impossible: the server's salt or iteration count for this "
+                                   "user differs from the auth_file secret's (copy the secret from pg_authid)");
 
     /* client-final-message-without-proof; the GS2 header "n,," in base64 is "biws" */
-    char without_proof[NONCE_MAX + 16];
-    int wp = snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)nonce_len, nonce);
-    if (wp < 0 || (size_t)wp >= sizeof(without_proof))
+    int wp = snprintf(c->without_proof, sizeof(c->without_proof), "c=biws,r=%.*s", (int)nonce_len, nonce);
+    if (wp < 0 || (size_t)wp >= sizeof(c->without_proof))
         return client_fail(c, err, "SCRAM nonce too long");
-    char auth[3 * MSG_MAX];
-    int am = snprintf(auth, sizeof(auth), "%.*s,%.*s,%s", (int)c->cfb_len, c->client_first_bare, (int)len, msg,
-                      without_proof);
-    if (am < 0 || (size_t)am >= sizeof(auth))
+    int am = snprintf(c->auth, sizeof(c->auth), "%.*s,%.*s,%s", (int)c->cfb_len, c->client_first_bare, (int)len, msg,
+                      c->without_proof);
+    if (am < 0 || (size_t)am >= sizeof(c->auth))
         return client_fail(c, err, "SCRAM message too long");
+    c->auth_len = (size_t)am;
+    c->have_sp = false;
+    c->step = STEP_DERIVE;
+    return true;
+}
 
-    uint8_t sp[SCRAM_KEY_LEN], ck[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
+int scram_client_iterations(const struct scram_client *c)
+{
+    return c->iterations;
+}
+
+bool scram_client_key_cached(struct scram_client *c)
+{
+    if (c->step != STEP_DERIVE)
+        return false;
+    if (c->by_keys)
+        c->have_sp = true; /* pass-through: nothing to derive */
+    if (!c->have_sp)
+        c->have_sp = sp_cache_get(c->password, c->salt, c->salt_len, c->iterations, c->sp);
+    return c->have_sp;
+}
+
+void scram_client_derive_input(const struct scram_client *c, const char **password, const uint8_t **salt,
+                               size_t *salt_len, int *iterations)
+{
+    *password = c->password;
+    *salt = c->salt;
+    *salt_len = c->salt_len;
+    *iterations = c->iterations;
+}
+
+void scram_client_set_key(struct scram_client *c, const uint8_t sp[SCRAM_KEY_LEN])
+{
+    if (c->step != STEP_DERIVE)
+        return;
+    memcpy(c->sp, sp, SCRAM_KEY_LEN);
+    c->have_sp = true;
+    sp_cache_put(c->password, c->salt, c->salt_len, c->iterations, sp);
+}
+
+bool scram_client_derive(struct scram_client *c)
+{
+    if (c->step != STEP_DERIVE)
+        return false;
+    if (scram_client_key_cached(c))
+        return true;
+    uint8_t sp[SCRAM_KEY_LEN];
+    bool ok = salted_password(c->password, c->salt, c->salt_len, c->iterations, sp);
+    if (ok)
+        scram_client_set_key(c, sp);
+    OPENSSL_cleanse(sp, sizeof(sp));
+    return ok;
+}
+
+bool scram_client_write_final(struct scram_client *c, char *out, size_t cap, size_t *out_len, const char **err)
+{
+    if (c->step != STEP_DERIVE || !c->have_sp)
+        return client_fail(c, err, "SCRAM client-final-message before the key is known");
+    c->step = STEP_FAILED;
+    uint8_t ck[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
     uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
     bool ok;
     if (c->by_keys) {
-        /* Pass-through: the keys are only valid for the salt and iteration count they came from. */
-        if (iterations != c->secret.iterations || (size_t)sl != c->secret.salt_len ||
-            memcmp(salt_raw, c->secret.salt, (size_t)sl) != 0)
-            return client_fail(c, err, "SCRAM pass-through impossible: the server's salt or iteration count for "
-                                       "this user differs from the auth_file secret's (copy the secret from "
-                                       "pg_authid)");
-        memset(sp, 0, sizeof(sp));
+        /* pass-through: the ClientKey the client proved and the secret's ServerKey */
         memcpy(ck, c->client_key, SCRAM_KEY_LEN);
         memcpy(sk, c->secret.server_key, SCRAM_KEY_LEN);
         ok = sha256(ck, SCRAM_KEY_LEN, stored);
     } else {
-        ok = salted_password_cached(c->password, salt_raw, (size_t)sl, iterations, sp) &&
-             keys_from_salted(sp, ck, stored, sk);
+        ok = keys_from_salted(c->sp, ck, stored, sk);
     }
-    ok = ok && hmac256(stored, SCRAM_KEY_LEN, auth, (size_t)am, sig) &&
-         hmac256(sk, SCRAM_KEY_LEN, auth, (size_t)am, c->server_signature);
+    ok = ok && hmac256(stored, SCRAM_KEY_LEN, c->auth, c->auth_len, sig) &&
+         hmac256(sk, SCRAM_KEY_LEN, c->auth, c->auth_len, c->server_signature);
     /* ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage) */
     for (int i = 0; i < SCRAM_KEY_LEN; i++)
         proof[i] = ck[i] ^ sig[i];
     char proof_b64[48];
     ok = ok && b64_encode(proof, SCRAM_KEY_LEN, proof_b64, sizeof(proof_b64)) > 0;
-    OPENSSL_cleanse(sp, sizeof(sp));
+    OPENSSL_cleanse(c->sp, sizeof(c->sp));
+    c->have_sp = false;
     OPENSSL_cleanse(ck, sizeof(ck));
     OPENSSL_cleanse(sk, sizeof(sk));
     OPENSSL_cleanse(stored, sizeof(stored));
     OPENSSL_cleanse(sig, sizeof(sig));
     if (!ok)
         return client_fail(c, err, "SCRAM key derivation failed");
-    int w = snprintf(out, cap, "%s,p=%s", without_proof, proof_b64);
+    int w = snprintf(out, cap, "%s,p=%s", c->without_proof, proof_b64);
     if (w < 0 || (size_t)w >= cap)
         return client_fail(c, err, "output buffer too small for SCRAM client-final-message");
     *out_len = (size_t)w;
     c->step = STEP_VERIFY;
     return true;
+}
+
+bool scram_client_final(struct scram_client *c, const char *msg, size_t len, char *out, size_t cap,
+                        size_t *out_len, const char **err)
+{
+    if (!scram_client_read_first(c, msg, len, CLIENT_MAX_ITERATIONS, err))
+        return false;
+    if (!scram_client_derive(c))
+        return client_fail(c, err, "SCRAM key derivation failed");
+    return scram_client_write_final(c, out, cap, out_len, err);
 }
 
 /* RFC 5802 server-error-value strings, for a readable reason when the server sends "e=". */

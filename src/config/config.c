@@ -22,6 +22,7 @@ static const char *const log_level_names[] = {"debug", "info", "warning", "error
 static const char *const protection_names[] = {"in_progress", "wedding_day", NULL};
 /* enum tls_mode's order */
 static const char *const tls_mode_names[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
+static const char *const no_yes_names[] = {"no", "yes", NULL};
 
 struct setting {
     const char *name;
@@ -51,6 +52,8 @@ static const struct setting settings[] = {
     S_STR(auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1", true),
     S_INT(auth_query_cache_s, "60", 0, 86400, true),
     S_STR(hba_file, "", true),
+    S_ENUM(server_allow_cleartext, "no", no_yes_names, true),
+    S_INT(server_scram_max_iterations, "100000", 1, 10000000, true),
     S_ENUM(pool_mode, "transaction", pool_mode_names, true),
     S_INT(min_pool_size, "10", 0, 10000, true),
     S_INT(max_pool_size, "50", 1, 10000, true),

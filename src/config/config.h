@@ -62,6 +62,8 @@ struct wp_config {
     char auth_query[1024];        /* $1 = the user name; returns (name, secret) */
     int auth_query_cache_s;       /* answers (found and not found) are reused this long */
     char hba_file[WP_PATH_MAX];   /* access rules (pg_hba.conf format); "" = auth_type for everyone */
+    int server_allow_cleartext;   /* 1: send a cleartext password to a server without TLS that asks for it */
+    int server_scram_max_iterations; /* a server asking for more SCRAM iterations is refused */
     int pool_mode;                /* enum wp_pool_mode */
     int min_pool_size;
     int max_pool_size;

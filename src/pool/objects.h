@@ -49,6 +49,7 @@ enum login_check {
 
 struct login;  /* client.c: startup and auth state, freed when the login ends */
 struct scram_client;
+struct derive_job;
 
 struct client {
     struct dlist node;          /* the list of its state */
@@ -89,6 +90,8 @@ struct server {
     struct pool *pool;
     struct client *client;      /* linked client while SV_ACTIVE */
     struct scram_client *scram; /* during SCRAM login only */
+    struct derive_job *derive;  /* its SCRAM key is being derived on a worker (derive.h); cancelled
+                                 * by server_close */
     uint32_t id;
     uint32_t be_pid;            /* the real BackendKeyData, for forwarding cancels */
     uint32_t be_key;

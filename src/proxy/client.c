@@ -322,6 +322,17 @@ static void client_auth_ok(struct client *c)
 {
     send_auth_ok(c);
     if (c->login->is_admin) {
+        /* Membership is judged only now, after authentication: before it, a refusal would tell
+         * anyone which names are admin or stats users (an unauthenticated client cannot tell an
+         * unknown user from a non-member: both fail with 28P01 at the end of the exchange). */
+        if (config_list_contains(rt.cfg.admin_users, c->user)) {
+            c->stats_only = false;
+        } else if (config_list_contains(rt.cfg.stats_users, c->user)) {
+            c->stats_only = true;
+        } else {
+            client_fail(c, "28000", "user \"%s\" is not allowed to use the wedpool admin console", c->user);
+            return;
+        }
         login_free(c);
         client_set_state(c, CL_ADMIN);
         admin_welcome(c);
@@ -416,18 +427,20 @@ static void client_start_auth(struct client *c)
             return;
         u = found;
     }
-    /* md5 for a user with only a SCRAM secret is SCRAM, as in PostgreSQL */
-    bool use_scram = l->auth_type == AUTH_SCRAM ? u == NULL || u->has_scram
-                                                : u != NULL && u->md5[0] == '\0' && u->has_scram;
+    /* The method must not depend on whether the user exists (user enumeration): with
+     * scram-sha-256 an unknown user, or one with no usable secret, gets SCRAM like a real user (a
+     * mock salt from the name under a per-process key, the default iteration count, the same
+     * 28P01 at the end: PostgreSQL's scram_mock_salt). A known user whose only secret is md5 keeps
+     * md5 (SCRAM cannot be checked against it): that says "this name has an md5 secret", never
+     * "this name does not exist". With md5 (from auth_type or an hba rule), a user with only a
+     * SCRAM secret gets SCRAM, as in PostgreSQL. */
+    bool md5_only = u != NULL && !u->has_scram && u->md5[0] != '\0';
+    bool use_scram = l->auth_type == AUTH_SCRAM ? !md5_only : u != NULL && u->md5[0] == '\0' && u->has_scram;
     if (use_scram) {
-        if (u == NULL) {
-            l->bad_user = true;
-        } else {
-            l->scram = scram_server_new(&u->scram);
-            if (l->scram == NULL) {
-                client_fail(c, "53200", "out of memory");
-                return;
-            }
+        l->scram = u != NULL && u->has_scram ? scram_server_new(&u->scram) : scram_server_new_mock(c->user);
+        if (l->scram == NULL) {
+            client_fail(c, "53200", "out of memory");
+            return;
         }
         static const char mech[] = "SCRAM-SHA-256\0";
         proto_auth(&c->conn.out, 10, mech, sizeof(mech));
@@ -502,15 +515,7 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
         return; /* refused: c->login is gone */
     l->auth_type = auth_type;
     if (strcmp(c->database, "wedpool") == 0) {
-        l->is_admin = true;
-        if (config_list_contains(rt.cfg.admin_users, c->user)) {
-            c->stats_only = false;
-        } else if (config_list_contains(rt.cfg.stats_users, c->user)) {
-            c->stats_only = true;
-        } else {
-            client_fail(c, "28000", "user \"%s\" is not allowed to use the wedpool admin console", c->user);
-            return;
-        }
+        l->is_admin = true; /* admin_users / stats_users membership: after authentication (client_auth_ok) */
     } else {
         const struct wp_database *db = config_find_db(&rt.cfg, c->database);
         if (db == NULL) {
@@ -557,10 +562,6 @@ static void client_password_msg(struct client *c, const uint8_t *body, size_t le
         }
         if (strcmp(mech, "SCRAM-SHA-256") != 0) {
             client_fail(c, "28000", "client selected an invalid SASL authentication mechanism");
-            return;
-        }
-        if (l->bad_user) {
-            auth_failed(c);
             return;
         }
         if (!scram_server_first(l->scram, (const char *)data, dlen, out, sizeof(out), &out_len, &err)) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "derive.h"
 #include "msg.h"
 #include "relay.h"
 #include "log.h"
@@ -116,6 +117,12 @@ void server_resolve_cancel(struct pool *p)
 
 static void server_on_read(evutil_socket_t fd, short what, void *arg);
 static void server_on_write(evutil_socket_t fd, short what, void *arg);
+static void server_login_process(struct server *s);
+
+bool server_is_tls(const struct server *s)
+{
+    return s->conn.ssl != NULL; /* a TLS session is set up once the server answered 'S' */
+}
 
 static bool server_flush(struct server *s);
 
@@ -188,6 +195,10 @@ void server_close(struct server *s, const char *reason)
     if (c != NULL)
         pool_unlink(c, UNLINK_LOST);
     conn_close(&s->conn);
+    if (s->derive != NULL) {
+        derive_cancel(s->derive); /* its callback will not run: s may be freed from here on */
+        s->derive = NULL;
+    }
     if (s->scram != NULL) {
         scram_client_free(s->scram);
         s->scram = NULL;
@@ -281,6 +292,37 @@ static bool server_flush(struct server *s)
     return false;
 }
 
+/* Derives the SCRAM key here (a cache hit, or a count small enough for the loop) and sends
+ * client-final-message. Returns false if the server was closed. */
+static bool server_scram_send_final(struct server *s)
+{
+    char out[512];
+    size_t out_len;
+    const char *err = "SCRAM key derivation failed";
+    if (!scram_client_derive(s->scram) || !scram_client_write_final(s->scram, out, sizeof(out), &out_len, &err)) {
+        server_login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
+        return false;
+    }
+    server_send_password_msg(s, out, out_len);
+    return true;
+}
+
+/* A worker finished the key of a login in progress (derive.c; never called once server_close
+ * cancelled the job): send client-final-message and go on with the login. */
+static void server_key_derived(void *arg, bool ok, const uint8_t sp[SCRAM_KEY_LEN])
+{
+    struct server *s = arg;
+    s->derive = NULL;
+    if (!ok) {
+        server_login_failed(s, "XX000", "SCRAM key derivation failed");
+        return;
+    }
+    scram_client_set_key(s->scram, sp);
+    if (!server_scram_send_final(s))
+        return;
+    server_login_process(s); /* flushes, and reads whatever came meanwhile */
+}
+
 /* Authentication request from the server during login. Returns false if the server was closed. */
 static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len)
 {
@@ -294,6 +336,15 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
     }
     if (code == 0)
         return true;
+    if (code == 3 && !server_is_tls(s) && !rt.cfg.server_allow_cleartext) {
+        /* A spoofed backend (or DNS entry) asks for the password in the clear to learn it. */
+        char target[400];
+        server_login_failed(s, "28000",
+                            "server %s asks for the password in cleartext over a connection without TLS: refused "
+                            "(set server_allow_cleartext = yes to allow it)",
+                            server_target_text(p, target, sizeof(target)));
+        return false;
+    }
     /* No plain password: md5 and SCRAM may still pass through (passthrough.c). */
     const char *missing = code == 3 || code == 5 || code == 10 ? passthrough_unavailable(p, code) : NULL;
     if (missing != NULL) {
@@ -340,16 +391,37 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
         pbuf_end_msg(&s->conn.out, m);
         return true;
     }
-    case 11: { /* SASL continue */
-        char out[512];
-        size_t out_len;
+    case 11: { /* SASL continue: server-first-message, with the salt and the iteration count */
         const char *err = "unexpected SASL continue";
-        if (s->scram == NULL ||
-            !scram_client_final(s->scram, (const char *)body + 4, len - 4, out, sizeof(out), &out_len, &err)) {
-            server_login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
+        int max = rt.cfg.server_scram_max_iterations;
+        if (s->scram == NULL || !scram_client_read_first(s->scram, (const char *)body + 4, len - 4, max, &err)) {
+            char target[400];
+            if (s->scram != NULL && scram_client_iterations(s->scram) > max)
+                server_login_failed(s, "28000",
+                                    "server %s asks for %d SCRAM iterations, more than server_scram_max_iterations=%d: "
+                                    "refused",
+                                    server_target_text(p, target, sizeof(target)), scram_client_iterations(s->scram),
+                                    max);
+            else
+                server_login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
             return false;
         }
-        server_send_password_msg(s, out, out_len);
+        /* A few milliseconds at most on the loop: a cached key, or a small count. Anything
+         * costlier goes to a worker; the server stays in login meanwhile. */
+        if (scram_client_key_cached(s->scram) || scram_client_iterations(s->scram) <= DERIVE_INLINE_MAX_ITERATIONS)
+            return server_scram_send_final(s);
+        const char *password;
+        const uint8_t *salt;
+        size_t salt_len;
+        int iterations;
+        scram_client_derive_input(s->scram, &password, &salt, &salt_len, &iterations);
+        s->derive = derive_start(password, salt, salt_len, iterations, server_key_derived, s);
+        if (s->derive == NULL) {
+            server_login_failed(s, "53200", "could not start the SCRAM key derivation worker");
+            return false;
+        }
+        log_debug("pool %s/%s: server %u: %d SCRAM iterations, deriving the key on a worker", p->name, p->user, s->id,
+                  iterations);
         return true;
     }
     case 12: { /* SASL final */
@@ -374,6 +446,11 @@ static void server_login_process(struct server *s)
 {
     struct pool *p = s->pool;
     struct iobuf *b = s->conn.buf;
+    if (s->derive != NULL && b != NULL && b->parsed < b->len) {
+        /* PostgreSQL says nothing until it has our client-final-message */
+        server_login_failed(s, "08P01", "server sent data before wedpool's SCRAM response");
+        return;
+    }
     while (b != NULL && b->parsed < b->len) {
         struct msg m;
         enum msg_status st = msg_next(b->data + b->parsed, b->len - b->parsed, IOBUF_SIZE - 1, &m);
@@ -396,6 +473,10 @@ static void server_login_process(struct server *s)
         case 'R':
             if (!server_handle_auth(s, body, blen))
                 return;
+            if (s->derive != NULL && b->parsed < b->len) {
+                server_login_failed(s, "08P01", "server sent data before wedpool's SCRAM response");
+                return;
+            }
             break;
         case 'S': {
             struct preader r;

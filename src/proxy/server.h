@@ -11,6 +11,8 @@ void server_resolve(struct pool *p);
 const char *server_target_text(const struct pool *p, char *buf, size_t n);
 /* Drops a resolution in flight (the pool is being freed). */
 void server_resolve_cancel(struct pool *p);
+/* Whether the server connection runs over TLS (a cleartext password may then be sent to it). */
+bool server_is_tls(const struct server *s);
 /* Starts a new server connection for the pool (asynchronous). */
 struct server *server_launch(struct pool *p);
 /* Closes the server, telling its client (if any) with 08006 when the loss hurts it. */

@@ -543,6 +543,70 @@ class Wire:
             return e
 
 
+class FakeBackend:
+    """A PostgreSQL impostor on a local port, for servers PostgreSQL will not imitate: each of
+    wedpool's server connections runs serve(conn) on its own thread, after read_startup (which
+    refuses SSLRequest/GSSENCRequest with 'N'). Subclasses write serve; close() at teardown."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closing = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def close(self):
+        self.closing = True
+        self.sock.close()
+
+    def _accept_loop(self):
+        while not self.closing:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+
+    def _serve_one(self, conn):
+        try:
+            with conn:
+                self.read_startup(conn)
+                self.serve(conn)
+        except (EOFError, OSError, AssertionError):
+            pass
+
+    def serve(self, conn):
+        raise NotImplementedError
+
+    @staticmethod
+    def recv_exact(conn, n):
+        data = b""
+        while len(data) < n:
+            d = conn.recv(n - len(data))
+            if not d:
+                raise EOFError("wedpool closed the connection")
+            data += d
+        return data
+
+    @classmethod
+    def recv_message(cls, conn):
+        head = cls.recv_exact(conn, 5)
+        return head[:1], cls.recv_exact(conn, struct.unpack("!I", head[1:5])[0] - 4)
+
+    @classmethod
+    def read_startup(cls, conn):
+        """The startup packet's body, after answering any SSLRequest/GSSENCRequest with 'N'."""
+        while True:
+            n = struct.unpack("!I", cls.recv_exact(conn, 4))[0]
+            body = cls.recv_exact(conn, n - 4)
+            if struct.unpack("!I", body[:4])[0] in (SSL_REQUEST, GSSENC_REQUEST):
+                conn.sendall(b"N")
+                continue
+            return body
+
+
 class ScramClient:
     """The client side of SCRAM-SHA-256 (RFC 5802/7677) without channel binding."""
 

@@ -8,7 +8,6 @@ server is closed without hurting wedpool."""
 import json
 import os
 import re
-import socket
 import struct
 import threading
 import urllib.request
@@ -16,7 +15,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from helpers import (PASSWORDS, Wire, WireError, cstr, message, parse_fields, spawn, startup_packet,
+from helpers import (PASSWORDS, FakeBackend, Wire, WireError, cstr, message, parse_fields, spawn, startup_packet,
                      wait_for)
 
 
@@ -425,7 +424,7 @@ def test_startup_and_terminate_in_one_write_is_a_quiet_close(wedpool, auth):
 # ---------------------------------------------------------------------------------------------
 # 10. a hostile server
 
-class FakeServer:
+class FakeServer(FakeBackend):
     """A PostgreSQL impostor on a local port: trust login (AuthenticationOk, ParameterStatus,
     BackendKeyData, ReadyForQuery), every query answered "SET", except a query containing the word
     hostile, answered as `mode` says: "short_z" = a ReadyForQuery of length 4; "flood" = `count`
@@ -434,81 +433,39 @@ class FakeServer:
     def __init__(self, mode, count=20000):
         self.mode = mode
         self.count = count
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.hostile_sent = threading.Event()
-        self.closing = False
-        threading.Thread(target=self.accept_loop, daemon=True).start()
-
-    def close(self):
-        self.closing = True
-        self.sock.close()
-
-    def accept_loop(self):
-        while not self.closing:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def recv_exact(conn, n):
-        data = b""
-        while len(data) < n:
-            d = conn.recv(n - len(data))
-            if not d:
-                raise EOFError
-            data += d
-        return data
+        super().__init__()
 
     def serve(self, conn):
-        try:
-            with conn:
-                while True:
-                    n = struct.unpack("!I", self.recv_exact(conn, 4))[0]
-                    body = self.recv_exact(conn, n - 4)
-                    code = struct.unpack("!I", body[:4])[0]
-                    if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest
-                        conn.sendall(b"N")
-                        continue
-                    break
-                out = message(b"R", struct.pack("!I", 0))
-                for k, v in (("server_version", "15.99"), ("server_encoding", "UTF8"),
-                             ("client_encoding", "UTF8"), ("DateStyle", "ISO, MDY"),
-                             ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
-                             ("TimeZone", "UTC"), ("IntervalStyle", "postgres"), ("application_name", ""),
-                             ("is_superuser", "on"), ("session_authorization", "app")):
-                    out += message(b"S", cstr(k) + cstr(v))
-                out += message(b"K", struct.pack("!II", 4242, 99)) + message(b"Z", b"I")
-                conn.sendall(out)
-                while True:
-                    t = self.recv_exact(conn, 1)
-                    n = struct.unpack("!I", self.recv_exact(conn, 4))[0]
-                    body = self.recv_exact(conn, n - 4)
-                    if t == b"X":
-                        return
-                    if t != b"Q":
-                        continue
-                    if b"hostile" not in body:
-                        conn.sendall(message(b"C", cstr("SET")) + message(b"Z", b"I"))
-                        continue
-                    self.hostile_sent.set()
-                    if self.mode == "short_z":
-                        conn.sendall(message(b"C", cstr("SELECT 0")) + b"Z" + struct.pack("!I", 4))
-                    else:
+        out = message(b"R", struct.pack("!I", 0))
+        for k, v in (("server_version", "15.99"), ("server_encoding", "UTF8"),
+                     ("client_encoding", "UTF8"), ("DateStyle", "ISO, MDY"),
+                     ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
+                     ("TimeZone", "UTC"), ("IntervalStyle", "postgres"), ("application_name", ""),
+                     ("is_superuser", "on"), ("session_authorization", "app")):
+            out += message(b"S", cstr(k) + cstr(v))
+        out += message(b"K", struct.pack("!II", 4242, 99)) + message(b"Z", b"I")
+        conn.sendall(out)
+        while True:
+            t, body = self.recv_message(conn)
+            if t == b"X":
+                return
+            if t != b"Q":
+                continue
+            if b"hostile" not in body:
+                conn.sendall(message(b"C", cstr("SET")) + message(b"Z", b"I"))
+                continue
+            self.hostile_sent.set()
+            if self.mode == "short_z":
+                conn.sendall(message(b"C", cstr("SELECT 0")) + b"Z" + struct.pack("!I", 4))
+            else:
+                batch = b""
+                for i in range(self.count):
+                    batch += message(b"S", cstr(f"flood_{i:06d}") + cstr("v" * 1000))
+                    if len(batch) > 1 << 20:
+                        conn.sendall(batch)
                         batch = b""
-                        for i in range(self.count):
-                            batch += message(b"S", cstr(f"flood_{i:06d}") + cstr("v" * 1000))
-                            if len(batch) > 1 << 20:
-                                conn.sendall(batch)
-                                batch = b""
-                        conn.sendall(batch + message(b"C", cstr("SELECT 0")) + message(b"Z", b"I"))
-        except (OSError, EOFError):
-            pass
+                conn.sendall(batch + message(b"C", cstr("SELECT 0")) + message(b"Z", b"I"))
 
 
 @pytest.fixture

@@ -813,6 +813,145 @@ static void test_passthrough_round_trip(void **state)
     }
 }
 
+/* The mock salt (user enumeration): a function of the name within a process, different for
+ * different names, and what a mock exchange shows, with the default iteration count. */
+static void test_mock_salt(void **state)
+{
+    (void)state;
+    uint8_t a[SCRAM_MOCK_SALT_LEN], a2[SCRAM_MOCK_SALT_LEN], b[SCRAM_MOCK_SALT_LEN], e[SCRAM_MOCK_SALT_LEN];
+    assert_true(scram_mock_salt("ghost", a));
+    assert_true(scram_mock_salt("ghost", a2));
+    assert_true(scram_mock_salt("ghosts", b));
+    assert_true(scram_mock_salt("", e));
+    assert_memory_equal(a, a2, sizeof(a));
+    assert_memory_not_equal(a, b, sizeof(a));
+    assert_memory_not_equal(a, e, sizeof(a));
+    static const uint8_t zero[SCRAM_MOCK_SALT_LEN];
+    assert_memory_not_equal(a, zero, sizeof(a));
+
+    /* two mock exchanges for the same name show the same salt and i=4096, like a real user's */
+    char first[2][512];
+    for (int k = 0; k < 2; k++) {
+        struct scram_server *s = scram_server_new_mock("ghost");
+        assert_non_null(s);
+        size_t n = 0;
+        const char *err = NULL;
+        scram_test_set_nonce("SRV");
+        assert_true(scram_server_first(s, "n,,n=,r=CLI", 11, first[k], sizeof(first[k]) - 1, &n, &err));
+        first[k][n] = '\0';
+        scram_server_free(s);
+    }
+    assert_string_equal(first[0], first[1]);
+    assert_non_null(strstr(first[0], ",i=4096"));
+    assert_int_equal(strlen(first[0]), strlen("r=CLISRV,s=") + 24 + strlen(",i=4096")); /* 16 bytes: 24 base64 */
+    struct scram_server *other = scram_server_new_mock("ghosts");
+    char o[512];
+    size_t on = 0;
+    const char *oerr = NULL;
+    assert_true(scram_server_first(other, "n,,n=,r=CLI", 11, o, sizeof(o) - 1, &on, &oerr));
+    o[on] = '\0';
+    assert_string_not_equal(o, first[0]);
+    scram_server_free(other);
+}
+
+/* A mock exchange runs to the end and fails there with the wrong-password error of a real user. */
+static void test_mock_exchange_fails_like_a_wrong_password(void **state)
+{
+    (void)state;
+    const char *errs[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        struct scram_secret sec = rfc_secret();
+        struct scram_server *s = k == 0 ? scram_server_new(&sec) : scram_server_new_mock("user");
+        struct scram_client *c = scram_client_new("wrong");
+        char a[512], b[512];
+        size_t an = 0, bn = 0;
+        const char *err = NULL;
+        assert_true(scram_client_first(c, a, sizeof(a), &an));
+        assert_true(scram_server_first(s, a, an, b, sizeof(b), &bn, &err));
+        assert_true(scram_client_final(c, b, bn, a, sizeof(a), &an, &err));
+        assert_false(scram_server_final(s, a, an, b, sizeof(b), &bn, &errs[k]));
+        scram_client_free(c);
+        scram_server_free(s);
+    }
+    assert_non_null(errs[0]);
+    assert_string_equal(errs[0], errs[1]);
+}
+
+static int rounds_allowed;
+static bool keep_going_for(void *arg)
+{
+    (void)arg;
+    return rounds_allowed-- > 0;
+}
+
+/* The worker's PBKDF2 (checks between rounds) equals OpenSSL's, and stops when told to. */
+static void test_salted_password_cancellable(void **state)
+{
+    (void)state;
+    uint8_t want[SCRAM_KEY_LEN], got[SCRAM_KEY_LEN];
+    static const int counts[] = {1, 2, 4095, 4096, 4097, 10000};
+    for (size_t i = 0; i < N_ELEMS(counts); i++) {
+        rounds_allowed = 1000;
+        assert_true(scram_salted_password("pencil", rfc_salt, sizeof(rfc_salt), counts[i], NULL, NULL, want));
+        assert_true(scram_salted_password("pencil", rfc_salt, sizeof(rfc_salt), counts[i], keep_going_for, NULL, got));
+        assert_memory_equal(want, got, sizeof(want));
+    }
+    rounds_allowed = 1; /* the first check passes, the second stops it */
+    assert_false(scram_salted_password("pencil", rfc_salt, sizeof(rfc_salt), 100000, keep_going_for, NULL, got));
+}
+
+/* The client in steps: the iteration cap, and a key derived elsewhere gives the RFC's proof. */
+static void test_client_steps_and_cap(void **state)
+{
+    (void)state;
+    char out[512];
+    size_t n = 0;
+    const char *err = NULL;
+    scram_test_set_nonce(rfc_cnonce);
+    scram_test_set_user("user");
+
+    struct scram_client *c = scram_client_new("pencil");
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    assert_false(scram_client_read_first(c, rfc_server_first, strlen(rfc_server_first), 4095, &err));
+    assert_non_null(strstr(err, "limit"));
+    assert_int_equal(scram_client_iterations(c), 4096);
+    scram_client_free(c);
+
+    c = scram_client_new("pencil");
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    assert_true(scram_client_read_first(c, rfc_server_first, strlen(rfc_server_first), 4096, &err));
+    assert_false(scram_client_write_final(c, out, sizeof(out), &n, &err)); /* no key yet */
+    scram_client_free(c);
+
+    c = scram_client_new("pencil");
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    assert_true(scram_client_read_first(c, rfc_server_first, strlen(rfc_server_first), 4096, &err));
+    const char *pw;
+    const uint8_t *salt;
+    size_t salt_len;
+    int it;
+    scram_client_derive_input(c, &pw, &salt, &salt_len, &it);
+    assert_string_equal(pw, "pencil");
+    assert_int_equal(salt_len, sizeof(rfc_salt));
+    assert_memory_equal(salt, rfc_salt, salt_len);
+    assert_int_equal(it, 4096);
+    uint8_t sp[SCRAM_KEY_LEN];
+    assert_true(scram_salted_password(pw, salt, salt_len, it, NULL, NULL, sp));
+    scram_client_set_key(c, sp);
+    assert_true(scram_client_write_final(c, out, sizeof(out), &n, &err));
+    assert_int_equal(n, strlen(rfc_client_final));
+    assert_memory_equal(out, rfc_client_final, n);
+    assert_true(scram_client_verify(c, rfc_server_final, strlen(rfc_server_final), &err));
+    scram_client_free(c);
+
+    /* the key was cached: the next login with the same salt needs no derivation */
+    c = scram_client_new("pencil");
+    assert_true(scram_client_first(c, out, sizeof(out), &n));
+    assert_true(scram_client_read_first(c, rfc_server_first, strlen(rfc_server_first), 4096, &err));
+    assert_true(scram_client_key_cached(c));
+    scram_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +972,10 @@ int main(void)
         cmocka_unit_test_teardown(test_passthrough_round_trip, reset_hooks),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_md5),
+        cmocka_unit_test_teardown(test_mock_salt, reset_hooks),
+        cmocka_unit_test_teardown(test_mock_exchange_fails_like_a_wrong_password, reset_hooks),
+        cmocka_unit_test(test_salted_password_cancellable),
+        cmocka_unit_test_teardown(test_client_steps_and_cap, reset_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
