@@ -389,3 +389,32 @@ def test_tls_both_sides_with_cancel(wedpool, tls_pg, certs):
             c.execute("select pg_sleep(30)")
         t.join()
         assert c.execute("select 1").fetchone()[0] == 1
+
+
+def test_hba_hostssl_and_cert_auth(wedpool, certs, tmp_path):
+    """hba rules see the TLS session: hostssl lines match only TLS clients, the cert method logs a
+    client in by its certificate's CN (no password asked), a certificate for another name is
+    refused with PostgreSQL's wording, and a plaintext client that only a hostssl line would admit
+    is refused with "no encryption"."""
+    hba = tmp_path / "hba.conf"
+    hba.write_text("hostssl appdb app 127.0.0.1/32 cert\n"
+                   "hostssl appdb reporting 127.0.0.1/32 cert\n"
+                   "host wedpool postgres 127.0.0.1/32 scram-sha-256\n")
+    tls_wedpool(wedpool, certs, "verify-ca", client_tls_ca_file=os.path.join(certs, "ca.crt"),
+                hba_file=str(hba)).start()
+    app_cert = {"sslcert": os.path.join(certs, "client_app.crt"), "sslkey": os.path.join(certs, "client_app.key")}
+    # cert: the certificate is the authentication, even with a wrong password
+    with wedpool.connect(password="not-the-password", **ssl_dsn(certs, "require", **app_cert)) as c:
+        assert c.execute("select current_user").fetchone()[0] == "app"
+    # app's certificate for user reporting: refused with PostgreSQL's cert failure
+    with pytest.raises(psycopg.OperationalError) as e:
+        wedpool.connect(user="reporting", **ssl_dsn(certs, "require", **app_cert))
+    assert 'certificate authentication failed for user "reporting"' in str(e.value)
+    # plaintext: no line matches (hostssl only), PostgreSQL's wording
+    wedpool.settings["client_tls_sslmode"] = "prefer"
+    wedpool.write_config()
+    wedpool.signal(signal.SIGHUP)  # the console itself would need a client certificate under verify-ca
+    assert wait_for(lambda: "configuration reloaded" in wedpool.log())
+    with pytest.raises(psycopg.OperationalError) as e:
+        wedpool.connect(sslmode="disable")
+    assert 'no pg_hba.conf entry for host "127.0.0.1", user "app", database "appdb", no encryption' in str(e.value)
