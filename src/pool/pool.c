@@ -11,6 +11,7 @@
 #include "log.h"
 #include "loop.h"
 #include "passthrough.h"
+#include "pin.h"
 #include "runtime.h"
 #include "scaler.h"
 #include "server.h"
@@ -680,8 +681,13 @@ void pool_unlink(struct client *c, enum unlink_how how)
     case UNLINK_RELEASE:
         if (rt.cfg.server_lifetime_s > 0 && now - s->connect_us > (uint64_t)rt.cfg.server_lifetime_s * 1000000u)
             s->close_needed = true;
-        if (c->state == CL_CLOSED && p->mode == POOL_MODE_SESSION && rt.cfg.server_reset_query[0] != '\0' &&
-            !s->close_needed) {
+        /* A client pinned by session state (pin_session.c) leaves it behind: reset as in session
+         * mode, or close when the reset cannot undo it (LOAD, unknown) or there is no reset query. */
+        if (c->state == CL_CLOSED && c->pin_mask != 0 &&
+            (rt.cfg.server_reset_query[0] == '\0' || (c->pin_mask & (PIN_LOAD | PIN_UNKNOWN)) != 0))
+            s->close_needed = true;
+        if (c->state == CL_CLOSED && (p->mode == POOL_MODE_SESSION || c->pin_mask != 0) &&
+            rt.cfg.server_reset_query[0] != '\0' && !s->close_needed) {
             server_set_state(s, SV_RESET);
             server_reset(s);
             return;

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "passthrough.h"
+#include "pin_session.h"
 #include "pool.h"
 #include "relay.h"
 #include "runtime.h"
@@ -143,6 +144,7 @@ void client_close(struct client *c)
     client_set_state(c, CL_CLOSED);
     if (s != NULL)
         pool_unlink(c, clean ? UNLINK_RELEASE : UNLINK_CLOSE);
+    pin_client_gone(c);
 }
 
 void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...)
