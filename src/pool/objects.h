@@ -72,6 +72,8 @@ struct client {
     uint16_t pin_mask;          /* session state it created in transaction mode (pin.h kinds): while
                                  * non-zero it keeps its server (pin_session.c) */
     uint16_t pin_release;       /* kinds a query that just succeeded released (applied at ReadyForQuery) */
+    uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
+                                 * Execute succeeds */
     bool stats_only;            /* admin console user from stats_users: SHOW only */
     bool login_wait;            /* waiting for a server only to learn the welcome parameters */
     uint8_t login_check;        /* enum login_check: startup parameters judged by a server */

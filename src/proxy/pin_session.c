@@ -25,10 +25,28 @@ static void pin_add(struct client *c, uint16_t kinds, const char *what)
     log_debug("client %u (%s/%s): pinned to its server by %s", c->id, c->database, c->user, what);
 }
 
+void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped)
+{
+    if (c == NULL)
+        return;
+    bool ok = !e->failed && !skipped;
+    if (e->tag == EXP_TAG_PIN_RELEASE && e->kind == EXP_PARSE) {
+        if (ok)
+            c->pin_parsed |= e->arg; /* released when an Execute of it succeeds */
+    } else if (e->tag == EXP_TAG_PIN_RELEASE) {
+        if (ok)
+            c->pin_release |= e->arg;
+    } else if (e->kind == EXP_EXECUTE && ok) {
+        c->pin_release |= c->pin_parsed;
+        c->pin_parsed = 0;
+    }
+}
+
 void pin_ready(struct client *c, char status)
 {
     uint16_t rel = c->pin_release;
     c->pin_release = 0;
+    c->pin_parsed = 0;
     if (rel == 0 || c->pin_mask == 0 || status != 'I')
         return; /* inside a transaction block the release may still be rolled back: stay pinned */
     c->pin_mask &= (uint16_t)~rel;
@@ -44,6 +62,7 @@ void pin_client_gone(struct client *c)
         c->pool->n_pinned--;
     c->pin_mask = 0;
     c->pin_release = 0;
+    c->pin_parsed = 0;
 }
 
 void pin_refusal_error(struct pbuf *out, uint16_t kinds)
@@ -114,8 +133,9 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, enum exp_tag *ta
             return PIN_GO;
         }
         pin_add(c, v.pins, v.what);
-    } else if ((v.releases & c->pin_mask) != 0 && m->type == 'Q') {
-        /* takes effect once the query succeeded outside a transaction block (pin_ready) */
+    } else if ((v.releases & c->pin_mask) != 0) {
+        /* takes effect once the query (or the Execute after the Parse) succeeded outside a
+         * transaction block (pin_entry_done, pin_ready) */
         *tag = EXP_TAG_PIN_RELEASE;
         *arg = v.releases;
     }

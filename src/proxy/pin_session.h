@@ -28,6 +28,10 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, enum exp_tag *ta
  * succeeded take effect if the session is outside a transaction block. */
 void pin_ready(struct client *c, char status);
 
+/* A request tagged EXP_TAG_PIN_RELEASE was answered (or skipped), or an Execute while a releasing
+ * Parse is pending: records what the release will undo once ReadyForQuery says where the session is. */
+void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped);
+
 /* The server error answering a refused statement: the client gets this 0A000 instead. */
 void pin_refusal_error(struct pbuf *out, uint16_t kinds);
 

@@ -224,10 +224,11 @@ static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped)
             s->close_needed = true; /* its session is not what wedpool thinks */
         break;
     case EXP_TAG_PIN_RELEASE:
-        if (!e->failed && !skipped && s->client != NULL)
-            s->client->pin_release |= e->arg; /* applied by pin_ready once the status is known */
+        pin_entry_done(s->client, e, skipped);
         break;
     default:
+        if (e->kind == EXP_EXECUTE && s->client != NULL && s->client->pin_parsed != 0)
+            pin_entry_done(s->client, e, skipped);
         break;
     }
 }
@@ -393,7 +394,7 @@ void server_pump(struct server *s)
                 return;
             continue;
         }
-        if (ended && c != NULL && c->pin_release != 0)
+        if (ended && c != NULL && (c->pin_release | c->pin_parsed) != 0)
             pin_ready(c, (char)m.body[0]);
         if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
             v = EXP_DROP; /* asynchronous news for a server nobody holds */
