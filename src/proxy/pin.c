@@ -85,6 +85,8 @@ static bool candidate_keyword(const char *t, size_t len, size_t i)
         return KW("unlisten");
     case 'c':
         return KW("create") || KW("close");
+    case 'e':
+        return KW("explain"); /* EXPLAIN ANALYZE CREATE TEMP TABLE ... AS runs it */
     default:
         return false;
     }
