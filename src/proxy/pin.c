@@ -32,6 +32,15 @@ static bool word_at(const char *t, size_t len, size_t i, const char *w, size_t w
     return i + wn == len || !is_word((unsigned char)t[i + wn]);
 }
 
+/* Case-insensitive compare of n bytes of t with the lowercase w (no locale: strncasecmp's is slow). */
+static inline bool ci_eq(const char *t, const char *w, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (lc((unsigned char)t[k]) != (unsigned char)w[k])
+            return false;
+    return true;
+}
+
 /* Skips whitespace, parentheses and comments (-- to end of line, nested slash-star). */
 static size_t skip_blank(const char *t, size_t len, size_t i)
 {
@@ -103,49 +112,43 @@ static bool into_temp_at(const char *t, size_t len, size_t i)
     if (i < len && t[i] == '"')
         i++;
     return word_at(t, len, i, "temp", 4) || word_at(t, len, i, "temporary", 9) || word_at(t, len, i, "local", 5) ||
-           word_at(t, len, i, "global", 6) || (len - i >= 7 && strncasecmp(t + i, "pg_temp", 7) == 0);
+           word_at(t, len, i, "global", 6) || (len - i >= 7 && ci_eq(t + i, "pg_temp", 7));
 }
 
-static bool substr_at(const char *t, size_t len, size_t i, const char *w, size_t wn)
+/* At an underscore: "set_config" around it, or "advisory" after it (every session advisory-lock
+ * function is pg_[try_]advisory_...). */
+static bool underscore_hit(const char *t, size_t len, size_t i)
 {
-    if (len - i < wn)
-        return false;
-    for (size_t k = 1; k < wn; k++) /* k = 0 matched by the caller */
-        if (lc((unsigned char)t[i + k]) != (unsigned char)w[k])
-            return false;
-    return true;
+    if (i >= 3 && len - i >= 7 && lc((unsigned char)t[i - 3]) == 's' && lc((unsigned char)t[i - 2]) == 'e' &&
+        lc((unsigned char)t[i - 1]) == 't' && ci_eq(t + i + 1, "config", 6))
+        return true;
+    return len - i >= 9 && ci_eq(t + i + 1, "advisory", 8);
+}
+
+/* Every position of byte c in text, tested with hit(); memchr keeps this a vector scan. */
+static bool scan(const char *t, size_t len, int c, bool (*hit)(const char *, size_t, size_t))
+{
+    const char *p = t, *end = t + len;
+    while (p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
+        if (hit(t, len, (size_t)(p - t)))
+            return true;
+        p++;
+    }
+    return false;
+}
+
+static bool semicolon_hit(const char *t, size_t len, size_t i)
+{
+    return candidate_keyword(t, len, i + 1);
 }
 
 bool pin_precheck(const char *text, size_t len)
 {
-    if (candidate_keyword(text, len, 0))
-        return true;
-    for (size_t i = 0; i < len; i++) {
-        switch ((unsigned char)text[i]) {
-        case ';':
-            if (candidate_keyword(text, len, i + 1))
-                return true;
-            break;
-        case 's':
-        case 'S':
-            if (substr_at(text, len, i, "set_config", 10))
-                return true;
-            break;
-        case 'a':
-        case 'A':
-            if (substr_at(text, len, i, "advisory", 8))
-                return true;
-            break;
-        case 'i':
-        case 'I':
-            if (into_temp_at(text, len, i))
-                return true;
-            break;
-        default:
-            break;
-        }
-    }
-    return false;
+    /* An ordinary query costs a few memchr passes: the first keyword, the statement after each ';',
+     * each '_' (set_config, pg_advisory_lock...), each 'i' (SELECT ... INTO TEMP). */
+    return candidate_keyword(text, len, 0) || scan(text, len, ';', semicolon_hit) ||
+           scan(text, len, '_', underscore_hit) || scan(text, len, 'i', into_temp_at) ||
+           scan(text, len, 'I', into_temp_at);
 }
 
 /* ------------------------------------------------------------------ the parse */
