@@ -23,6 +23,7 @@ static const char *const protection_names[] = {"in_progress", "wedding_day", NUL
 /* enum tls_mode's order */
 static const char *const tls_mode_names[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
 static const char *const no_yes_names[] = {"no", "yes", NULL};
+static const char *const pin_mode_names[] = {"pin", "error", "ignore", NULL};
 
 struct setting {
     const char *name;
@@ -73,6 +74,8 @@ static const struct setting settings[] = {
     S_STR(dns_nameserver, "", false),
     S_INT(lane_aging_per_s, "10", 0, 1000000, true),
     S_STR(server_reset_query, "DISCARD ALL", true),
+    S_ENUM(pin_session_state, "pin", pin_mode_names, true),
+    S_INT(autodb_idle_timeout_s, "3600", 1, 604800, true),
     S_STR(admin_users, "postgres", true),
     S_STR(stats_users, "", true),
     S_STR(http_listen, "", false),
@@ -313,8 +316,10 @@ static bool db_kv(struct loader *ld, void *arg, const char *key, const char *val
         return copy_field(ld, db->host, sizeof(db->host), key, val);
     if (!strcmp(key, "port"))
         return db_int(ld, key, val, 1, 65535, &db->port);
-    if (!strcmp(key, "dbname"))
+    if (!strcmp(key, "dbname")) {
+        db->dbname_set = true;
         return copy_field(ld, db->dbname, sizeof(db->dbname), key, val);
+    }
     if (!strcmp(key, "user"))
         return copy_field(ld, db->user, sizeof(db->user), key, val);
     if (!strcmp(key, "password"))
@@ -739,6 +744,24 @@ const struct wp_database *config_find_db(const struct wp_config *cfg, const char
         if (strcmp(cfg->dbs[i].name, name) == 0)
             return &cfg->dbs[i];
     return NULL;
+}
+
+bool config_resolve_db(const struct wp_config *cfg, const char *name, struct wp_database *out)
+{
+    const struct wp_database *db = config_find_db(cfg, name);
+    if (db != NULL && strcmp(name, WP_WILDCARD_DB) != 0) {
+        *out = *db;
+        return true;
+    }
+    db = config_find_db(cfg, WP_WILDCARD_DB);
+    if (db == NULL || strlen(name) >= sizeof(out->name) || strcmp(name, "wedpool") == 0)
+        return false;
+    *out = *db;
+    strcpy(out->name, name);
+    if (!db->dbname_set)
+        strcpy(out->dbname, name);
+    out->wildcard = true;
+    return true;
 }
 
 const struct wp_user *config_find_user(const struct wp_config *cfg, const char *name)

@@ -20,6 +20,13 @@
 
 enum wp_pool_mode { POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION = 1 };
 enum wp_auth_type { AUTH_TRUST = 0, AUTH_MD5 = 1, AUTH_SCRAM = 2 };
+/* Transaction mode, a statement creating session state (pin.h): keep the client on its server, refuse
+ * the statement, or let it leak (PgBouncer's behaviour). */
+enum wp_pin_mode { PIN_MODE_PIN = 0, PIN_MODE_ERROR = 1, PIN_MODE_IGNORE = 2 };
+
+/* The [databases] entry that serves any database name not listed. */
+#define WP_WILDCARD_DB "*"
+
 
 /* One line of [databases]: "name = host=... port=... dbname=... user=... password=..." */
 struct wp_database {
@@ -33,6 +40,8 @@ struct wp_database {
     int min_pool_size;           /* -1 = the global setting */
     int max_pool_size;           /* -1 = the global setting */
     int sslmode;                 /* enum tls_mode (tls.h) towards this server; -1 = server_tls_sslmode */
+    bool dbname_set;             /* dbname= given (the wildcard entry: else the client's database name) */
+    bool wildcard;               /* resolved from the "*" entry for a name not listed */
 };
 
 /* One line of auth_file: "user" "secret"; secret = plain, md5<hex>, or SCRAM-SHA-256$... */
@@ -81,6 +90,8 @@ struct wp_config {
     int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */
     char dns_nameserver[64];      /* "ip[:port]" to ask instead of /etc/resolv.conf's; "" = those */
     char server_reset_query[1024];/* session mode, on release; "" = none */
+    int pin_session_state;        /* enum wp_pin_mode */
+    int autodb_idle_timeout_s;    /* pools of the wildcard database (and of unknown users) unused this long go */
     char admin_users[1024];       /* comma-separated */
     char stats_users[1024];       /* comma-separated; may only SHOW */
     char logfile[WP_PATH_MAX];
@@ -158,7 +169,11 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
                  size_t errlen) __attribute__((warn_unused_result));
 void config_free(struct wp_config *cfg);
 
+/* The [databases] entry named name exactly ("*" included), or NULL. */
 const struct wp_database *config_find_db(const struct wp_config *cfg, const char *name);
+/* The entry serving database name: its own, else the wildcard's with name (and dbname, unless the
+ * wildcard sets dbname=) set to name and wildcard = true. Copied into *out; false if neither. */
+bool config_resolve_db(const struct wp_config *cfg, const char *name, struct wp_database *out);
 const struct wp_user *config_find_user(const struct wp_config *cfg, const char *name);
 /* True if name is an item of the comma-separated list (spaces around items ignored). */
 bool config_list_contains(const char *list, const char *name);

@@ -13,6 +13,7 @@
 #include "forecast.h"
 #include "log.h"
 #include "msg.h"
+#include "pin.h"
 #include "pool.h"
 #include "runtime.h"
 #include "scaler.h"
@@ -98,7 +99,8 @@ static void show_pools(struct client *c)
 
 static void show_client_row(struct result *r, const struct client *c, uint64_t now)
 {
-    char b[8][32], ct[40], rt_[40];
+    char b[8][32], ct[40], rt_[40], pinned[128];
+    pin_mask_text(c->pin_mask, pinned, sizeof(pinned));
     uint64_t wait = c->state == CL_WAITING ? now - c->wait_start_us : 0;
     /* wall times from the monotonic stamps: an idle client carries no time_t of its own */
     time_t wall_now = wall_time();
@@ -122,7 +124,8 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
                           params_get(&c->params, "application_name") ? params_get(&c->params, "application_name") : "",
                           c->pool != NULL ? rt.cfg.lanes.lanes[c->lane].name : "",
                           c->on_reserve ? "yes" : "no",
-                          ints(b[4], c->id)};
+                          ints(b[4], c->id),
+                          pinned};
     result_row(r, vals);
 }
 
@@ -130,7 +133,7 @@ static void show_clients(struct client *c)
 {
     static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
                                        "request_time", "wait", "wait_us", "link", "application_name", "lane",
-                                       "reserve", "id"};
+                                       "reserve", "id", "pinned"};
     struct result r;
     result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
     uint64_t now = now_us();

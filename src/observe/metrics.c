@@ -65,6 +65,7 @@ static double v_min(const struct pool *p) { return p->min_size; }
 static double v_conf_max(const struct pool *p) { return p->conf_max_size; }
 static double v_warm(const struct pool *p) { return p->warm_target; }
 static double v_waiting(const struct pool *p) { return p->n_waiting; }
+static double v_pinned(const struct pool *p) { return p->n_pinned; }
 static double v_util(const struct pool *p) { return p->max_size ? (double)p->n_active / p->max_size : 0; }
 static double v_xacts(const struct pool *p) { return (double)p->stats.xact_count; }
 static double v_queries(const struct pool *p) { return (double)p->stats.query_count; }
@@ -81,6 +82,9 @@ static const struct pool_metric pool_metrics[] = {
     {"db_pool_idle_connections", "gauge", "Server connections open and free.", v_idle},
     {"db_pool_max_connections", "gauge", "Maximum server connections of the pool (effective_max_pool_size).", v_max},
     {"db_pool_waiting_connections", "gauge", "Clients waiting for a server connection.", v_waiting},
+    {"wedpool_pinned_clients", "gauge",
+     "Transaction-mode clients keeping their server because they created session state (pin_session_state=pin).",
+     v_pinned},
     {"wedpool_pool_utilization_ratio", "gauge", "Server connections in use divided by max_pool_size.", v_util},
     {"wedpool_pool_min_size", "gauge", "Server connections kept open: max(min_pool_size, warm_target).", v_min},
     {"wedpool_pool_max_size", "gauge", "effective_max_pool_size: the on-demand ceiling now.", v_max},

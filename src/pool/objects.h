@@ -70,6 +70,11 @@ struct client {
     enum client_state state;    /* packed here with the small fields: an idle client is 16 bytes
                                  * smaller, one malloc size class down (bench/idle-10k.sh) */
     uint16_t port;
+    uint16_t pin_mask;          /* session state it created in transaction mode (pin.h kinds): while
+                                 * non-zero it keeps its server (pin_session.c) */
+    uint16_t pin_release;       /* kinds a query that just succeeded released (applied at ReadyForQuery) */
+    uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
+                                 * Execute succeeds */
     bool stats_only;            /* admin console user from stats_users: SHOW only */
     bool login_wait;            /* waiting for a server only to learn the welcome parameters */
     uint8_t login_check;        /* enum login_check: startup parameters judged by a server */
@@ -184,6 +189,10 @@ struct pool {
     int n_cl_idle, n_waiting, n_cl_active; /* n_waiting: all lanes plus login waiters */
     struct pool_lane lanes[MAX_LANES];
     int n_reserve_active;       /* clients holding a reserve connection */
+    int n_pinned;               /* clients pinned to their server by session state (pin_session.c) */
+    bool on_demand;             /* created for a client (wildcard database, or no user= on the line):
+                                 * freed after autodb_idle_timeout_s unused */
+    uint64_t unused_since_us;   /* on_demand: when it last had no client (0: it has clients) */
 
     struct param_list welcome;  /* parameters the first server reported, sent to each new client */
     struct param_list verdicts; /* "name=value" of startup parameters the server judged: "" accepted,

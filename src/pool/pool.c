@@ -11,6 +11,7 @@
 #include "log.h"
 #include "loop.h"
 #include "passthrough.h"
+#include "pin.h"
 #include "runtime.h"
 #include "scaler.h"
 #include "server.h"
@@ -373,10 +374,12 @@ struct pool *pool_get(const struct wp_database *db, const char *client_user, con
         pq_init(&p->lanes[i].queue);
     }
     p->db.port = -1; /* forces resolution in pool_refresh */
+    p->on_demand = db->wildcard || db->user[0] == '\0';
     pool_refresh(p, db);
     dlist_push_back(&all_pools, &p->node);
-    log_info("pool %s/%s created: server %s:%d dbname=%s mode=%s min=%d max=%d", p->name, p->user, db->host,
-             db->port, db->dbname, config_pool_mode_name(p->mode), p->min_size, p->max_size);
+    log_info("pool %s/%s created%s: server %s:%d dbname=%s mode=%s min=%d max=%d", p->name, p->user,
+             db->wildcard ? " from the wildcard database" : "", db->host, db->port, db->dbname,
+             config_pool_mode_name(p->mode), p->min_size, p->max_size);
     return p;
 }
 
@@ -452,7 +455,7 @@ void pool_prewarm(void)
     for (size_t i = 0; i < rt.cfg.ndbs; i++) {
         const struct wp_database *db = &rt.cfg.dbs[i];
         const char *err = NULL;
-        if (db->user[0] != '\0' && pool_get(db, db->user, &err) == NULL)
+        if (db->user[0] != '\0' && strcmp(db->name, WP_WILDCARD_DB) != 0 && pool_get(db, db->user, &err) == NULL)
             log_warn("pool %s/%s: cannot create: %s", db->name, db->user, err);
     }
 }
@@ -463,7 +466,8 @@ void pool_apply_config(const struct wp_config *old)
     for (pos = all_pools.next; pos != &all_pools; pos = pos->next) {
         struct pool *p = container_of(pos, struct pool, node);
         pool_remap_lanes(p, &old->lanes);
-        const struct wp_database *db = config_find_db(&rt.cfg, p->name);
+        struct wp_database resolved;
+        const struct wp_database *db = config_resolve_db(&rt.cfg, p->name, &resolved) ? &resolved : NULL;
         if (db == NULL) {
             if (!p->db_removed)
                 log_warn("pool %s/%s: database removed from the config; new clients are refused", p->name,
@@ -680,8 +684,13 @@ void pool_unlink(struct client *c, enum unlink_how how)
     case UNLINK_RELEASE:
         if (rt.cfg.server_lifetime_s > 0 && now - s->connect_us > (uint64_t)rt.cfg.server_lifetime_s * 1000000u)
             s->close_needed = true;
-        if (c->state == CL_CLOSED && p->mode == POOL_MODE_SESSION && rt.cfg.server_reset_query[0] != '\0' &&
-            !s->close_needed) {
+        /* A client pinned by session state (pin_session.c) leaves it behind: reset as in session
+         * mode, or close when the reset cannot undo it (LOAD, unknown) or there is no reset query. */
+        if (c->state == CL_CLOSED && c->pin_mask != 0 &&
+            (rt.cfg.server_reset_query[0] == '\0' || (c->pin_mask & (PIN_LOAD | PIN_UNKNOWN)) != 0))
+            s->close_needed = true;
+        if (c->state == CL_CLOSED && (p->mode == POOL_MODE_SESSION || c->pin_mask != 0) &&
+            rt.cfg.server_reset_query[0] != '\0' && !s->close_needed) {
             server_set_state(s, SV_RESET);
             server_reset(s);
             return;
@@ -798,6 +807,57 @@ static void pool_expire_waiters(struct pool *p, uint64_t now)
     }
 }
 
+/* Frees a pool with no client and no server left. */
+static void pool_free(struct pool *p)
+{
+    dlist_remove(&p->node);
+    server_resolve_cancel(p);
+    params_free(&p->welcome);
+    params_free(&p->verdicts);
+    for (int i = 0; i < MAX_LANES; i++)
+        pq_free(&p->lanes[i].queue);
+    explicit_bzero(p, sizeof(*p)); /* passwords and pass-through keys */
+    free(p);
+}
+
+/* Logging-in clients already bound to p (between authentication and their first idle state). */
+static int pool_client_refs(const struct pool *p)
+{
+    int n = 0;
+    for (struct dlist *q = login_clients.next; q != &login_clients; q = q->next)
+        n += container_of(q, struct client, node)->pool == p;
+    return n;
+}
+
+/* A pool created on demand (wildcard database, or a line without user=: one pool per client user
+ * name) that has had no client for autodb_idle_timeout_s goes, servers and all, so that unknown
+ * names do not pile up pools forever. Returns true if p was freed. */
+static bool pool_drop_if_unused(struct pool *p, uint64_t now)
+{
+    if (!p->on_demand)
+        return false;
+    if (p->n_cl_idle + p->n_cl_active + p->n_waiting > 0) {
+        p->unused_since_us = 0;
+        return false;
+    }
+    if (p->unused_since_us == 0) {
+        p->unused_since_us = now;
+        return false;
+    }
+    if (elapsed_us(now, p->unused_since_us) < (uint64_t)rt.cfg.autodb_idle_timeout_s * 1000000u ||
+        p->n_active + p->n_login + p->n_reset > 0 || pool_client_refs(p) > 0)
+        return false;
+    struct dlist *pos, *tmp;
+    dlist_for_each_safe(pos, tmp, &p->idle_servers) server_close(container_of(pos, struct server, node),
+                                                                 "pool unused for autodb_idle_timeout_s");
+    if (pool_server_total(p) > 0)
+        return false;
+    log_info("pool %s/%s: unused for autodb_idle_timeout_s=%d; dropped", p->name, p->user,
+             rt.cfg.autodb_idle_timeout_s);
+    pool_free(p);
+    return true;
+}
+
 static void pool_janitor_one(struct pool *p, uint64_t now)
 {
     const struct wp_config *cfg = &rt.cfg;
@@ -896,8 +956,13 @@ void pool_janitor(uint64_t now)
                         rt.cfg.client_login_timeout_ms);
         }
     }
-    for (pos = all_pools.next; pos != &all_pools; pos = pos->next)
-        pool_janitor_one(container_of(pos, struct pool, node), now);
+    struct dlist *tmp2;
+    dlist_for_each_safe(pos, tmp2, &all_pools)
+    {
+        struct pool *p = container_of(pos, struct pool, node);
+        if (!pool_drop_if_unused(p, now))
+            pool_janitor_one(p, now);
+    }
 }
 
 void objects_shutdown(void)
@@ -919,16 +984,5 @@ void objects_shutdown(void)
             dlist_for_each_safe(p2, t2, sl[i]) server_close(container_of(p2, struct server, node), "shutdown");
     }
     reaper_cb(-1, 0, NULL);
-    dlist_for_each_safe(pos, tmp, &all_pools)
-    {
-        struct pool *p = container_of(pos, struct pool, node);
-        dlist_remove(pos);
-        server_resolve_cancel(p);
-        params_free(&p->welcome);
-        params_free(&p->verdicts);
-        for (int i = 0; i < MAX_LANES; i++)
-            pq_free(&p->lanes[i].queue);
-        explicit_bzero(p, sizeof(*p)); /* passwords and pass-through keys */
-        free(p);
-    }
+    dlist_for_each_safe(pos, tmp, &all_pools) pool_free(container_of(pos, struct pool, node));
 }

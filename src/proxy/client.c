@@ -24,6 +24,7 @@
 #include "msg.h"
 #include "negotiate.h"
 #include "passthrough.h"
+#include "pin_session.h"
 #include "pool.h"
 #include "relay.h"
 #include "runtime.h"
@@ -147,6 +148,7 @@ void client_close(struct client *c)
     client_set_state(c, CL_CLOSED);
     if (s != NULL)
         pool_unlink(c, clean ? UNLINK_RELEASE : UNLINK_CLOSE);
+    pin_client_gone(c);
 }
 
 void client_fail(struct client *c, const char *sqlstate, const char *fmt, ...)
@@ -338,13 +340,13 @@ static void client_auth_ok(struct client *c)
         admin_welcome(c);
         return;
     }
-    const struct wp_database *db = config_find_db(&rt.cfg, c->database);
-    if (db == NULL) {
+    struct wp_database db;
+    if (!config_resolve_db(&rt.cfg, c->database, &db)) {
         client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
         return;
     }
     const char *err = NULL;
-    struct pool *p = pool_get(db, c->user, &err);
+    struct pool *p = pool_get(&db, c->user, &err);
     if (p == NULL) {
         client_fail(c, "53200", "wedpool: cannot create pool: %s", err);
         return;
@@ -390,13 +392,13 @@ static bool client_auth_query(struct client *c, struct wp_user **found)
     struct login *l = c->login;
     *found = NULL;
     if (!l->aq_done) {
-        const struct wp_database *db = config_find_db(&rt.cfg, c->database);
-        if (db == NULL) {
+        struct wp_database db;
+        if (!config_resolve_db(&rt.cfg, c->database, &db)) {
             client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
             return false;
         }
         auth_query_waiter_init(&l->aq, client_auth_query_done, c);
-        if (auth_query_lookup(db, c->user, &l->aq) == AQ_PENDING) {
+        if (auth_query_lookup(&db, c->user, &l->aq) == AQ_PENDING) {
             l->step = LS_AUTH_QUERY;
             return false;
         }
@@ -517,8 +519,8 @@ static void client_startup(struct client *c, const struct startup_packet *sp)
     if (strcmp(c->database, "wedpool") == 0) {
         l->is_admin = true; /* admin_users / stats_users membership: after authentication (client_auth_ok) */
     } else {
-        const struct wp_database *db = config_find_db(&rt.cfg, c->database);
-        if (db == NULL) {
+        struct wp_database db;
+        if (!config_resolve_db(&rt.cfg, c->database, &db)) {
             client_fail(c, "3D000", "database \"%s\" does not exist", c->database);
             return;
         }

@@ -83,6 +83,16 @@ bool expq_push(struct expq *q, enum exp_kind kind, enum exp_tag tag, bool drop, 
     return true;
 }
 
+bool expq_tag_last(struct expq *q, enum exp_tag tag, uint16_t arg)
+{
+    if (q->n == 0)
+        return false;
+    struct exp_entry *e = at(q, q->n - 1);
+    e->tag = (uint8_t)tag;
+    e->arg = arg;
+    return true;
+}
+
 static void pop(struct expq *q)
 {
     q->head = (q->head + 1) % q->cap;

@@ -26,6 +26,9 @@ enum exp_tag {
     EXP_TAG_PARAM,   /* a SET that syncs one session parameter (arg: its index in the sync) */
     EXP_TAG_RESET,   /* the reset query of a session-mode release */
     EXP_TAG_INTERNAL,/* any other query of wedpool's own */
+    EXP_TAG_PIN_REFUSED, /* a client statement refused by pin_session_state=error (pin_session.c): the
+                          * server's error for it is replaced by wedpool's (arg: the pin kind bits) */
+    EXP_TAG_PIN_RELEASE, /* a client query releasing pinned session state (arg: the kinds released) */
 };
 
 struct exp_entry {
@@ -68,6 +71,9 @@ const struct exp_entry *expq_head(const struct expq *q);
  * without reading is stopped long before by backpressure). */
 bool expq_push(struct expq *q, enum exp_kind kind, enum exp_tag tag, bool drop, uint16_t arg)
     __attribute__((warn_unused_result));
+
+/* Retags the newest entry (the request just pushed for a client message); false if the queue is empty. */
+bool expq_tag_last(struct expq *q, enum exp_tag tag, uint16_t arg);
 
 /* A frontend message the client sends: pushes what it expects back. Returns false if the message
  * may not be sent now (a non-copy message during COPY FROM STDIN) or on allocation failure (*oom). */

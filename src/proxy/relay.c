@@ -11,6 +11,7 @@
 #include "client.h"
 #include "log.h"
 #include "msg.h"
+#include "pin_session.h"
 #include "pool.h"
 #include "runtime.h"
 #include "server.h"
@@ -141,6 +142,12 @@ void client_pump(struct client *c)
             break;
         const char *bad = NULL;
         bool oom = false;
+        /* session state (pin_session.h): may pin the client, or rewrite a refused statement */
+        enum exp_tag pin_tag = EXP_TAG_CLIENT;
+        uint16_t pin_arg = 0;
+        if (st == MSG_OK && (m.type == 'Q' || m.type == 'P') && pin_active(c) &&
+            pin_client_msg(c, &m, &pin_tag, &pin_arg) == PIN_WAIT)
+            break;
         if (st == MSG_OK && !msg_frontend_type_ok(m.type))
             bad = "unexpected message from client";
         else if (st == MSG_OK && m.type != 'X') {
@@ -149,6 +156,8 @@ void client_pump(struct client *c)
                 bad = oom ? "" : "only CopyData, CopyDone, CopyFail, Sync and Flush may follow COPY FROM STDIN";
             else if (was_empty && !expq_empty(&s->exp))
                 s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
+            if (bad == NULL && pin_tag != EXP_TAG_CLIENT)
+                (void)expq_tag_last(&s->exp, pin_tag, pin_arg);
         }
         if (st != MSG_OK || bad != NULL) {
             /* What came before is valid: it goes, so the server stays in step; then the client goes. */
@@ -214,7 +223,12 @@ static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped)
         if (e->failed || skipped)
             s->close_needed = true; /* its session is not what wedpool thinks */
         break;
+    case EXP_TAG_PIN_RELEASE:
+        pin_entry_done(s->client, e, skipped);
+        break;
     default:
+        if (e->kind == EXP_EXECUTE && s->client != NULL && s->client->pin_parsed != 0)
+            pin_entry_done(s->client, e, skipped);
         break;
     }
 }
@@ -332,6 +346,7 @@ void server_pump(struct server *s)
             return;
         }
         const struct exp_entry *head = expq_head(&s->exp);
+        uint16_t refused = 0;
         enum exp_verdict v;
         bool ended = false;
         if (m.type == 'E') {
@@ -352,6 +367,12 @@ void server_pump(struct server *s)
                 sc->pkt_drop = false;
                 continue;
             }
+            if (head != NULL && head->tag == EXP_TAG_PIN_REFUSED && c != NULL) {
+                /* wedpool's 0A000 replaces the server's error: what came before goes first */
+                if (!server_forward(s, c))
+                    return;
+                refused = head->arg;
+            }
             if (head != NULL && head->tag == EXP_TAG_PARAM && s->sync_error[0] == '\0')
                 snprintf(s->sync_error, sizeof(s->sync_error), "%.5s\t%s", ef.sqlstate, ef.message);
             if (head != NULL && head->drop && head->tag != EXP_TAG_PARAM)
@@ -365,6 +386,16 @@ void server_pump(struct server *s)
         }
         if (m.type == 'S' && !server_param_status(s, &m, v == EXP_FORWARD))
             return;
+        if (refused != 0) {
+            drop_msg(sc, &m);
+            pin_refusal_error(&c->conn.out, refused);
+            client_flush(c);
+            if (c->state == CL_CLOSED)
+                return;
+            continue;
+        }
+        if (ended && c != NULL && (c->pin_release | c->pin_parsed) != 0)
+            pin_ready(c, (char)m.body[0]);
         if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
             v = EXP_DROP; /* asynchronous news for a server nobody holds */
         if (v == EXP_DROP) {
@@ -378,7 +409,7 @@ void server_pump(struct server *s)
             uint64_t now = now_us();
             p->stats.query_us += now - s->query_start_us;
             if (c != NULL && expq_idle_boundary(&s->exp) &&
-                (p->mode == POOL_MODE_TRANSACTION || c->terminate_after_txn)) {
+                ((p->mode == POOL_MODE_TRANSACTION && c->pin_mask == 0) || c->terminate_after_txn)) {
                 release = true;
                 break; /* the transaction is over: nothing after it belongs to this client */
             }

@@ -26,6 +26,18 @@ targets+=(fuzz_hba)
 mkdir -p "$out/corpus-fuzz_hba"
 printf '# TYPE DATABASE USER ADDRESS METHOD\nlocal wedpool postgres trust\nhost appdb,"My Db" app,"x y" 10.0.0.0/8 md5\nhostssl all all ::1/128 cert\nhostnossl sameuser all 192.168.0.0 255.255.0.0 scram-sha-256\nhost all all all reject\n' >"$out/corpus-fuzz_hba/seed-rules"
 printf 'host all all samenet trust\nlocal @f all md5 map=x\nhost "a""b" all 10.0.0.0 ffff:: md5\n' >"$out/corpus-fuzz_hba/seed-bad"
+clang "${flags[@]}" tests/fuzz/fuzz_pin.c src/proxy/pin.c src/proxy/params.c -ljansson -lpg_query -o "$out/fuzz_pin"
+targets+=(fuzz_pin)
+# Seeds: each kind of session state, its release, and what must not pin.
+mkdir -p "$out/corpus-fuzz_pin"
+i=0
+for q in "SET search_path = x" "set local work_mem = '1MB'" "SELECT set_config('a.b', 'c', false)" "SET ROLE r" \
+    "PREPARE p AS SELECT 1" "LISTEN c; UNLISTEN *" "CREATE TEMP TABLE t (a int) ON COMMIT DROP" \
+    "DECLARE c CURSOR WITH HOLD FOR SELECT 1" "SELECT pg_advisory_lock(1), pg_advisory_unlock_all()" \
+    "LOAD 'x'" "DISCARD ALL" "select * into temp t from x" "/* c */ (select 1); reset all" "CLOSE ALL"; do
+    printf '%s' "$q" >"$out/corpus-fuzz_pin/seed-$i"
+    i=$((i + 1))
+done
 clang "${flags[@]}" tests/fuzz/fuzz_calendar.c src/wedding/calendar.c src/core/clock.c -lical -lm -lpthread -o "$out/fuzz_calendar"
 targets+=(fuzz_calendar)
 # Seeds: the test fixtures, behind the selector byte (0 = iCalendar, 1 = CSV).

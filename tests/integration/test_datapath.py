@@ -246,8 +246,11 @@ def test_read_only_client_cannot_write_and_the_next_client_can(wedpool):
 
 def test_set_role_in_a_transaction_does_not_break_the_next_client(wedpool):
     """A client switches to a non-superuser role inside a transaction (is_superuser becomes off on
-    that server); the next clients on the same server still run their queries."""
+    that server); the next clients on the same server still run their queries. With the default
+    pin_session_state=pin the SET ROLE would pin A to the only server (test_session_state.py):
+    ignore lets the role reach B's server, which is what this test is about."""
     wedpool.settings["max_pool_size"] = 1
+    wedpool.settings["pin_session_state"] = "ignore"
     wedpool.start()
     wedpool.pg.sql("do $$ begin create role dp_plain nologin; exception when duplicate_object then null; end $$")
     with wedpool.connect() as a:

@@ -1,0 +1,143 @@
+/* pin_session.c — session-state pinning in transaction mode (see pin_session.h and pin.h). */
+#include "pin_session.h"
+
+#include <string.h>
+
+#include "io.h"
+#include "log.h"
+#include "pin.h"
+#include "proto.h"
+#include "runtime.h"
+
+bool pin_active(const struct client *c)
+{
+    return rt.cfg.pin_session_state != PIN_MODE_IGNORE && c->pool != NULL && c->pool->mode == POOL_MODE_TRANSACTION;
+}
+
+static void pin_add(struct client *c, uint16_t kinds, const char *what)
+{
+    struct pool *p = c->pool;
+    if ((c->pin_mask | kinds) == c->pin_mask)
+        return;
+    if (c->pin_mask == 0)
+        p->n_pinned++;
+    c->pin_mask |= kinds;
+    log_debug("client %u (%s/%s): pinned to its server by %s", c->id, c->database, c->user, what);
+}
+
+void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped)
+{
+    if (c == NULL)
+        return;
+    bool ok = !e->failed && !skipped;
+    if (e->tag == EXP_TAG_PIN_RELEASE && e->kind == EXP_PARSE) {
+        if (ok)
+            c->pin_parsed |= e->arg; /* released when an Execute of it succeeds */
+    } else if (e->tag == EXP_TAG_PIN_RELEASE) {
+        if (ok)
+            c->pin_release |= e->arg;
+    } else if (e->kind == EXP_EXECUTE && ok) {
+        c->pin_release |= c->pin_parsed;
+        c->pin_parsed = 0;
+    }
+}
+
+void pin_ready(struct client *c, char status)
+{
+    uint16_t rel = c->pin_release;
+    c->pin_release = 0;
+    c->pin_parsed = 0;
+    if (rel == 0 || c->pin_mask == 0 || status != 'I')
+        return; /* inside a transaction block the release may still be rolled back: stay pinned */
+    c->pin_mask &= (uint16_t)~rel;
+    if (c->pin_mask == 0) {
+        c->pool->n_pinned--;
+        log_debug("client %u (%s/%s): session state released; unpinned", c->id, c->database, c->user);
+    }
+}
+
+void pin_client_gone(struct client *c)
+{
+    if (c->pin_mask != 0 && c->pool != NULL)
+        c->pool->n_pinned--;
+    c->pin_mask = 0;
+    c->pin_release = 0;
+    c->pin_parsed = 0;
+}
+
+void pin_refusal_error(struct pbuf *out, uint16_t kinds)
+{
+    proto_error(out, "ERROR", "0A000",
+                "wedpool: %s is not supported in transaction pooling: the session state it creates would outlive "
+                "the transaction on a server other clients share (pin_session_state=error; set "
+                "pin_session_state=pin to keep such clients on their server)",
+                pin_kind_name(kinds));
+}
+
+/* Replaces the statement text (text_off .. text_off+text_len in the buffer, NUL after it) by ")",
+ * which the server refuses with a syntax error at once; the relay puts wedpool's 0A000 in its place. */
+static void rewrite_refused(struct iobuf *b, struct msg *m, uint32_t text_off, uint32_t text_len)
+{
+    uint32_t cut = text_len - 1;
+    b->data[text_off] = ')';
+    iobuf_cut(b, text_off + 1, cut);
+    m->total -= cut;
+    m->have -= cut;
+    uint32_t len = m->total - 1;
+    uint8_t *lw = b->data + b->parsed + 1;
+    lw[0] = (uint8_t)(len >> 24);
+    lw[1] = (uint8_t)(len >> 16);
+    lw[2] = (uint8_t)(len >> 8);
+    lw[3] = (uint8_t)len;
+}
+
+enum pin_action pin_client_msg(struct client *c, struct msg *m, enum exp_tag *tag, uint16_t *arg)
+{
+    struct iobuf *b = c->conn.buf;
+    *tag = EXP_TAG_CLIENT;
+    *arg = 0;
+    if (!m->whole && m->total <= IOBUF_SIZE) {
+        if (b->parsed + m->total > IOBUF_SIZE && b->done == b->parsed)
+            iobuf_compact(b);
+        return PIN_WAIT;
+    }
+    const char *body = (const char *)m->body;
+    uint32_t have = m->have, off = 0;
+    if (m->type == 'P') {
+        const char *nul = memchr(body, '\0', have);
+        if (nul == NULL)
+            return PIN_GO; /* malformed or huge name: the server judges it */
+        off = (uint32_t)(nul - body) + 1;
+    }
+    const char *text = body + off;
+    const char *end = memchr(text, '\0', have - off);
+    size_t len = end != NULL ? (size_t)(end - text) : have - off;
+    if (!pin_precheck(text, len))
+        return PIN_GO;
+    struct pin_verdict v;
+    if (!m->whole || end == NULL) {
+        /* Too large to hold: streamed through unparsed. Its start looks like session state. */
+        memset(&v, 0, sizeof(v));
+        v.pins = PIN_UNKNOWN;
+        snprintf(v.what, sizeof(v.what), "a statement over %u bytes that may create session state", IOBUF_SIZE);
+        pin_add(c, v.pins, v.what);
+        return PIN_GO;
+    }
+    pin_classify(text, &v);
+    if (v.pins != 0) {
+        if (rt.cfg.pin_session_state == PIN_MODE_ERROR) {
+            log_debug("client %u (%s/%s): %s refused (pin_session_state=error)", c->id, c->database, c->user, v.what);
+            rewrite_refused(b, m, (uint32_t)(b->parsed + MSG_HEADER + off), (uint32_t)len);
+            *tag = EXP_TAG_PIN_REFUSED;
+            *arg = v.pins;
+            return PIN_GO;
+        }
+        pin_add(c, v.pins, v.what);
+    } else if ((v.releases & c->pin_mask) != 0) {
+        /* takes effect once the query (or the Execute after the Parse) succeeded outside a
+         * transaction block (pin_entry_done, pin_ready) */
+        *tag = EXP_TAG_PIN_RELEASE;
+        *arg = v.releases;
+    }
+    return PIN_GO;
+}
