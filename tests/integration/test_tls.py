@@ -10,11 +10,14 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import threading
+import time
+import select
 
 import psycopg
 import pytest
 
-from helpers import (PASSWORDS, PGBIN, SSL_REQUEST, Postgres, Wedpool, Wire, WireError, as_postgres, startup_packet,
+from helpers import (CANCEL_REQUEST, PASSWORDS, PGBIN, SSL_REQUEST, Postgres, Wedpool, Wire, WireError, as_postgres, startup_packet,
                      wait_for)
 
 
@@ -376,8 +379,9 @@ def test_server_prefer_falls_back_to_plain(wedpool):
 
 
 def test_tls_both_sides_with_cancel(wedpool, tls_pg, certs):
-    """TLS from the client and to the server; a cancel reaches the server (in plain TCP, which
-    PostgreSQL accepts whatever pg_hba says)."""
+    """TLS from the client and to the server; a cancel reaches the server (over TLS, as the server
+    connection was made; PostgreSQL itself would also take a plain one whatever pg_hba says, since
+    it reads a CancelRequest before consulting pg_hba: see the TLS-only front below)."""
     _to_tls_pg(wedpool, tls_pg)
     tls_wedpool(wedpool, certs, "require", server_tls_sslmode="require")
     wedpool.start()
@@ -389,6 +393,161 @@ def test_tls_both_sides_with_cancel(wedpool, tls_pg, certs):
             c.execute("select pg_sleep(30)")
         t.join()
         assert c.execute("select 1").fetchone()[0] == 1
+
+
+class TlsOnlyFront:
+    """A TLS-only endpoint in front of PostgreSQL, as a managed service or a TLS-terminating proxy
+    is: a connection must start with SSLRequest and a handshake, anything else (a plain
+    CancelRequest included) is dropped unanswered. Behind it the bytes go to PostgreSQL as they
+    are. Records the first message of every connection: "plain:<code>" or "tls:<code>"."""
+
+    def __init__(self, certs, target_port, stall_from=None):
+        self.target_port = target_port
+        self.stall_from = stall_from  # from this SSLRequest on (0-based): 'S', then nothing
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.stalled = 0
+        self.held = []
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"))
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.seen = []
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.stopped = True
+        self.lsock.close()
+        for s in self.held:
+            s.close()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    @staticmethod
+    def _read(s, n):
+        data = b""
+        while len(data) < n:
+            chunk = s.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def _serve(self, s):
+        try:
+            s.settimeout(30)
+            first = self._read(s, 8)
+            code = struct.unpack("!II", first)[1]
+            if code != SSL_REQUEST:
+                self.seen.append(f"plain:{code}")
+                s.close()
+                return
+            s.sendall(b"S")
+            with self.lock:
+                n, self.accepted = self.accepted, self.accepted + 1
+                if self.stall_from is not None and n >= self.stall_from:
+                    self.held.append(s)
+                    self.stalled += 1
+                    s = None
+                    return
+            t = self.ctx.wrap_socket(s, server_side=True)
+            head = self._read(t, 8)
+            self.seen.append(f"tls:{struct.unpack('!II', head)[1]}")
+            pg = socket.create_connection(("127.0.0.1", self.target_port))
+            pg.sendall(head)
+            self._pump(t, pg)
+        except (OSError, EOFError, ssl.SSLError):
+            pass
+        finally:
+            if s is not None:
+                s.close()
+
+    @staticmethod
+    def _pump(t, pg):
+        try:
+            while True:
+                if not t.pending():
+                    select.select([t, pg], [], [], 30)
+                for src, dst in ((t, pg), (pg, t)):
+                    src.setblocking(False)
+                    try:
+                        data = src.recv(65536)
+                    except (BlockingIOError, ssl.SSLWantReadError):
+                        continue
+                    finally:
+                        src.setblocking(True)
+                    if not data:
+                        return
+                    dst.sendall(data)
+        finally:
+            pg.close()
+            t.close()
+
+
+@pytest.fixture
+def tls_front(pg, certs):
+    f = TlsOnlyFront(certs, pg.port)
+    yield f
+    f.stop()
+
+
+def test_cancel_over_tls_when_the_server_accepts_only_tls(wedpool, tls_front, certs):
+    """The server connection uses TLS (verify-full) to an endpoint that drops anything but TLS: the
+    cancel connection is made the same way (SSLRequest, 'S', handshake, CancelRequest through TLS),
+    and the query is cancelled (57014) within a few seconds. A plain CancelRequest would be dropped
+    and the sleep would run to its end."""
+    wedpool.databases = {"appdb": f"host=127.0.0.1 port={tls_front.port} dbname=appdb"}
+    tls_wedpool(wedpool, certs, "require", server_tls_sslmode="verify-full",
+                server_tls_ca_file=os.path.join(certs, "ca.crt"))
+    wedpool.start()
+    with wedpool.connect(sslmode="require") as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+        t = threading.Timer(0.5, c.cancel)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled) as e:
+            c.execute("select pg_sleep(20)")
+        elapsed = time.monotonic() - t0
+        t.join()
+        assert e.value.sqlstate == "57014"
+        assert elapsed < 5, f"cancelled only after {elapsed:.1f} s"
+        assert c.execute("select 1").fetchone()[0] == 1
+    assert f"tls:{CANCEL_REQUEST}" in tls_front.seen
+    assert not [x for x in tls_front.seen if x.startswith("plain:")], tls_front.seen
+
+
+@pytest.mark.time_limit(60)
+def test_cancel_over_tls_gives_up_after_its_timeout(wedpool, pg, certs):
+    """An endpoint that answers 'S' to the cancel connection's SSLRequest and then stalls the
+    handshake: the cancel request is abandoned after its timeout (logged), the loop keeps serving
+    meanwhile, and the query simply runs to its end."""
+    front = TlsOnlyFront(certs, pg.port, stall_from=1)  # SSLRequest 0: the server connection
+    try:
+        wedpool.databases = {"appdb": f"host=127.0.0.1 port={front.port} dbname=appdb"}
+        tls_wedpool(wedpool, certs, "require", server_tls_sslmode="require", min_pool_size=0)
+        wedpool.start()
+        with wedpool.connect(sslmode="require") as c:
+            t = threading.Timer(0.3, c.cancel)
+            t.start()
+            t0 = time.monotonic()
+            c.execute("select pg_sleep(2)")  # not cancelled: the cancel never got through
+            assert time.monotonic() - t0 >= 1.9
+            t.join()
+            # the loop is not blocked by the stalled handshake: other clients log in and run
+            with wedpool.connect(sslmode="require") as other:
+                assert other.execute("select 1").fetchone()[0] == 1
+            assert wait_for(lambda: "cancel request for server pid" in wedpool.log(), timeout=10)
+        assert "no answer in 5 s (in the TLS handshake)" in wedpool.log()
+        assert front.stalled >= 1, wedpool.log()[-3000:]
+    finally:
+        front.stop()
 
 
 def test_hba_hostssl_and_cert_auth(wedpool, certs, tmp_path):
