@@ -14,6 +14,7 @@
 #include "params.h"
 #include "pqueue.h"
 #include "expect.h"
+#include "prepared.h"
 #include "stats.h"
 #include "util.h"
 
@@ -79,6 +80,7 @@ struct client {
     bool resume_buffered;       /* woken by client_server_assigned: its request is already in conn.buf,
                                  * so the wake-up reads nothing (a recv there would only say EAGAIN) */
     uint8_t lane;               /* index into the configuration's lanes */
+    struct ps_client *ps;       /* its named prepared statements (transaction mode; prepared.h) */
     struct pq_node pqn;         /* place in its lane's queue while CL_WAITING */
 };
 
@@ -93,6 +95,7 @@ struct server {
     uint32_t be_pid;            /* the real BackendKeyData, for forwarding cancels */
     uint32_t be_key;
     struct expq exp;            /* what it still owes: each request forwarded or injected, in order */
+    struct ps_server *ps;       /* the named statements it has prepared (prepared.h) */
     bool connecting;            /* TCP connect in progress */
     bool close_needed;          /* configuration changed: close instead of reusing */
     bool release_pending;       /* transaction ended: release once the output is flushed */

@@ -101,6 +101,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         struct client *c = container_of(pos, struct client, node);
         dlist_remove(pos);
         params_free(&c->params);
+        ps_client_free(c->ps);
         intern_put(c->user);
         intern_put(c->database);
         free(c);
@@ -112,6 +113,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         params_free(&s->params);
         params_free(&s->base);
         expq_free(&s->exp);
+        ps_server_free(s->ps);
         server_sync_clear(s);
         free(s);
     }
