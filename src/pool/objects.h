@@ -77,6 +77,7 @@ struct client {
     bool reject_too_many;       /* over max_client_conn: refuse after the startup packet unless an admin */
     bool on_reserve;            /* its server is one of the emergency reserve connections */
     bool pause_wait;            /* admin console: its PAUSE waits for servers in use to be released */
+    bool ps_wait;               /* a Parse waits for the answers to an earlier batch (prepared.h) */
     bool resume_buffered;       /* woken by client_server_assigned: its request is already in conn.buf,
                                  * so the wake-up reads nothing (a recv there would only say EAGAIN) */
     uint8_t lane;               /* index into the configuration's lanes */

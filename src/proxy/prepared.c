@@ -131,6 +131,8 @@ uint32_t ps_registry_count(void)
 struct cent {
     struct cent *next;
     struct ps_stmt *st;
+    uint32_t pending;  /* its Parse is not answered yet */
+    uint32_t batch;    /* ... and was sent in this batch (ps_client.syncs then) */
     uint32_t len;
     char name[]; /* NUL-terminated */
 };
@@ -138,7 +140,16 @@ struct cent {
 struct ps_client {
     struct cent **b;
     uint32_t nb, n;
+    uint32_t syncs;         /* Syncs sent: numbers the batches */
+    uint32_t closing;       /* Close requests not answered yet */
+    uint32_t closing_batch; /* the batch of the last of them */
 };
+
+void ps_client_sync(struct ps_client *cl)
+{
+    if (cl != NULL)
+        cl->syncs++;
+}
 
 static uint32_t name_hash(const char *s, size_t len)
 {
@@ -212,6 +223,8 @@ static bool cmap_put(struct ps_client **clp, const char *name, size_t len, struc
         return false;
     e->st = st;
     stmt_ref(st);
+    e->pending = 0;
+    e->batch = 0;
     e->len = (uint32_t)len;
     memcpy(e->name, name, len);
     e->name[len] = '\0';
@@ -475,6 +488,11 @@ bool ps_entry_done(struct ps_server *sv, struct ps_client *cl, const struct exp_
     switch (r.kind) {
     case REC_PARSE:
     case REC_SYNTH:
+        if (ok && cl != NULL) {
+            struct cent **pp = cmap_slot(cl, r.name, len);
+            if (pp != NULL && *pp != NULL && (*pp)->st == r.st && (*pp)->pending > 0)
+                (*pp)->pending--;
+        }
         if (!ok) {
             if (r.kind == REC_PARSE)
                 sset_remove(sv, r.st);
@@ -491,6 +509,8 @@ bool ps_entry_done(struct ps_server *sv, struct ps_client *cl, const struct exp_
             trusted = false;
         break;
     case REC_CLOSE:
+        if (cl != NULL && cl->closing > 0)
+            cl->closing--;
         /* skipped: the statement lives on, as it would have in PostgreSQL */
         if (!ok && cl != NULL && cmap_get(cl, r.name, len) == NULL) {
             struct ps_client *c = cl;
@@ -659,6 +679,17 @@ static enum ps_result rewrite_parse(struct ps_ctx *x, const struct msg *m, uint3
     uint32_t rest_len = blen - (uint32_t)nl - 1;
     struct ps_stmt *old = cmap_get(*x->client, name, (size_t)nl);
     bool injected;
+    struct ps_client *cl = *x->client;
+    if (cl != NULL) {
+        /* Within one batch the order decides (a Parse of a name in use fails, or is skipped after
+         * an error). Across a Sync, whether the name exists depends on how the earlier batch went:
+         * wait for its answers. */
+        struct cent **pp = cmap_slot(cl, name, (size_t)nl);
+        if (pp != NULL && *pp != NULL && (*pp)->pending > 0 && (*pp)->batch != cl->syncs)
+            return PS_WAIT;
+        if (old == NULL && cl->closing > 0 && cl->closing_batch != cl->syncs)
+            return PS_WAIT;
+    }
     ps_stats.client_parses++;
     if (old != NULL) {
         /* PostgreSQL refuses a name in use (42P05): let the server say so, on the statement that
@@ -693,6 +724,9 @@ static enum ps_result rewrite_parse(struct ps_ctx *x, const struct msg *m, uint3
             ps_stats.server_parses++;
         }
     }
+    struct cent **pp = cmap_slot(*x->client, name, (size_t)nl);
+    (*pp)->pending = 1;
+    (*pp)->batch = (*x->client)->syncs;
     stmt_unref(st); /* the map, the set and the record hold theirs */
     *consumed = m->total;
     return ok ? PS_OK : PS_OOM;
@@ -758,6 +792,10 @@ static enum ps_result rewrite_describe_close(struct ps_ctx *x, const struct msg 
         struct ps_stmt *st = cmap_take(*x->client, name, (size_t)nl);
         bool ok = st != NULL ? push_tagged(x, EXP_CLOSE, false, true, REC_CLOSE, st, name, (size_t)nl)
                              : expq_push_synth(x->q, EXP_CLOSE, EXP_TAG_CLIENT, 0);
+        if (ok && st != NULL) {
+            (*x->client)->closing++;
+            (*x->client)->closing_batch = (*x->client)->syncs;
+        }
         stmt_unref(st);
         *consumed = m->total;
         return ok ? PS_OK : PS_OOM;

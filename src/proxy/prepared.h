@@ -70,7 +70,12 @@ enum ps_result {
     PS_OOM,
     PS_TOO_MANY,  /* the client holds max_client_prepared_statements already (54000) */
     PS_TOO_LARGE, /* a named Parse larger than the receive buffer (54000) */
+    PS_WAIT,      /* a Parse whose name's existence depends on an earlier batch not answered yet:
+                   * nothing changed; look at it again once the server has answered */
 };
+
+/* The client sent a Sync (numbers its batches; NULL is fine). */
+void ps_client_sync(struct ps_client *cl);
 
 enum ps_result ps_rewrite(struct ps_ctx *x, const struct msg *m, uint32_t *consumed)
     __attribute__((warn_unused_result));

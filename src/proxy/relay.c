@@ -108,6 +108,10 @@ static bool client_prepared_msg(struct client *c, struct server *s, const struct
     case PS_UNCHANGED:
         *unchanged = true;
         return true;
+    case PS_WAIT:
+        c->ps_wait = true; /* server_pump looks at it again */
+        conn_want_read(&c->conn, false);
+        return false;
     case PS_TOO_MANY:
         client_fail(c, "54000", "wedpool: too many prepared statements on this connection (max_client_prepared_statements=%d)",
                     rt.cfg.max_client_prepared_statements);
@@ -238,6 +242,8 @@ void client_pump(struct client *c)
         s->txn_idle_since_us = 0;
         if (m.type == 'Q' || m.type == 'E')
             p->stats.query_count++;
+        else if (m.type == 'S' && c->ps != NULL)
+            ps_client_sync(c->ps);
         b->parsed += MSG_HEADER + m.have;
         cc->pkt_left = m.total - MSG_HEADER - m.have;
     }
@@ -551,4 +557,8 @@ void server_pump(struct server *s)
     else if (b->len == IOBUF_SIZE)
         iobuf_compact(b);
     conn_want_read(sc, true);
+    if (c != NULL && c->ps_wait) {
+        c->ps_wait = false; /* answers came: the Parse that waited for them goes on */
+        client_pump(c);
+    }
 }
