@@ -292,6 +292,9 @@ struct ps_server {
     struct sent *lru_head, *lru_tail;
     struct rec *recs; /* FIFO, one per EXP_TAG_PREPARED entry in the queue */
     uint32_t rhead, rn, rcap;
+    struct rec *undo; /* records of failed or skipped requests, undone in reverse by ps_settle */
+    uint32_t un, ucap;
+    bool untrusted;
 };
 
 static struct ps_server *srv(struct ps_server **svp)
@@ -417,6 +420,9 @@ void ps_server_free(struct ps_server *sv)
     sset_clear(sv);
     for (uint32_t i = 0; i < sv->rn; i++)
         rec_release(&sv->recs[(sv->rhead + i) % sv->rcap]);
+    for (uint32_t i = 0; i < sv->un; i++)
+        rec_release(&sv->undo[i]);
+    free(sv->undo);
     free(sv->recs);
     free(sv->b);
     free(sv);
@@ -475,6 +481,48 @@ static bool push_tagged(struct ps_ctx *x, enum exp_kind kind, bool drop, bool sy
     return ok;
 }
 
+/* Applies the outcome of one request to the maps. Returns false when the server's set can no longer
+ * be trusted. */
+static bool rec_apply(struct ps_server *sv, struct ps_client *cl, const struct rec *r, bool ok)
+{
+    size_t len = r->name != NULL ? strlen(r->name) : 0;
+    switch (r->kind) {
+    case REC_PARSE:
+    case REC_SYNTH:
+        if (ok && cl != NULL) {
+            struct cent **pp = cmap_slot(cl, r->name, len);
+            if (pp != NULL && *pp != NULL && (*pp)->st == r->st && (*pp)->pending > 0)
+                (*pp)->pending--;
+        }
+        if (!ok) {
+            if (r->kind == REC_PARSE)
+                sset_remove(sv, r->st);
+            if (cl != NULL && cmap_get(cl, r->name, len) == r->st)
+                stmt_unref(cmap_take(cl, r->name, len));
+        }
+        return true;
+    case REC_INJECT:
+        if (!ok)
+            sset_remove(sv, r->st);
+        return true;
+    case REC_EVICT:
+        return ok || sset_touch(sv, r->st) || sset_add(sv, r->st);
+    case REC_CLOSE:
+        if (cl != NULL && cl->closing > 0)
+            cl->closing--;
+        /* skipped: the statement lives on, as it would have in PostgreSQL */
+        if (!ok && cl != NULL && cmap_get(cl, r->name, len) == NULL) {
+            struct ps_client *c = cl;
+            return cmap_put(&c, r->name, len, r->st);
+        }
+        return true;
+    case REC_RESET:
+        return ok;
+    default:
+        return false;
+    }
+}
+
 bool ps_entry_done(struct ps_server *sv, struct ps_client *cl, const struct exp_entry *e, bool skipped)
 {
     if (sv == NULL || sv->rn == 0)
@@ -482,48 +530,39 @@ bool ps_entry_done(struct ps_server *sv, struct ps_client *cl, const struct exp_
     struct rec r = sv->recs[sv->rhead];
     sv->rhead = (sv->rhead + 1) % sv->rcap;
     sv->rn--;
-    bool ok = !e->failed && !skipped;
-    bool trusted = true;
-    size_t len = r.name != NULL ? strlen(r.name) : 0;
-    switch (r.kind) {
-    case REC_PARSE:
-    case REC_SYNTH:
-        if (ok && cl != NULL) {
-            struct cent **pp = cmap_slot(cl, r.name, len);
-            if (pp != NULL && *pp != NULL && (*pp)->st == r.st && (*pp)->pending > 0)
-                (*pp)->pending--;
-        }
-        if (!ok) {
-            if (r.kind == REC_PARSE)
-                sset_remove(sv, r.st);
-            if (cl != NULL && cmap_get(cl, r.name, len) == r.st)
-                stmt_unref(cmap_take(cl, r.name, len));
-        }
-        break;
-    case REC_INJECT:
-        if (!ok)
-            sset_remove(sv, r.st);
-        break;
-    case REC_EVICT:
-        if (!ok && !sset_touch(sv, r.st) && !sset_add(sv, r.st))
-            trusted = false;
-        break;
-    case REC_CLOSE:
-        if (cl != NULL && cl->closing > 0)
-            cl->closing--;
-        /* skipped: the statement lives on, as it would have in PostgreSQL */
-        if (!ok && cl != NULL && cmap_get(cl, r.name, len) == NULL) {
-            struct ps_client *c = cl;
-            if (!cmap_put(&c, r.name, len, r.st))
-                trusted = false;
-        }
-        break;
-    case REC_RESET:
-        if (!ok)
-            trusted = false;
-        break;
+    if (!e->failed && !skipped) {
+        bool trusted = rec_apply(sv, cl, &r, true);
+        rec_release(&r);
+        return trusted;
     }
-    rec_release(&r);
+    /* Undone later, in reverse: a failure and the requests skipped after it were applied in order,
+     * and only the reverse order restores what was there (a Parse after an eviction of the same
+     * statement, ...). */
+    if (sv->un == sv->ucap) {
+        uint32_t cap = sv->ucap == 0 ? 8 : sv->ucap * 2;
+        struct rec *u = realloc(sv->undo, sizeof(*u) * cap);
+        if (u == NULL) {
+            rec_release(&r);
+            return false;
+        }
+        sv->undo = u;
+        sv->ucap = cap;
+    }
+    sv->undo[sv->un++] = r;
+    return true;
+}
+
+bool ps_settle(struct ps_server *sv, struct ps_client *cl)
+{
+    if (sv == NULL || sv->un == 0)
+        return true;
+    bool trusted = true;
+    while (sv->un > 0) {
+        struct rec *r = &sv->undo[--sv->un];
+        if (!rec_apply(sv, cl, r, false))
+            trusted = false;
+        rec_release(r);
+    }
     return trusted;
 }
 

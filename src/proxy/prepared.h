@@ -85,6 +85,11 @@ enum ps_result ps_rewrite(struct ps_ctx *x, const struct msg *m, uint32_t *consu
  * no longer be trusted (a DISCARD ALL or DEALLOCATE that failed): close it rather than reuse it. */
 bool ps_entry_done(struct ps_server *sv, struct ps_client *cl, const struct exp_entry *e, bool skipped);
 
+/* Undoes, in reverse order, what the requests that failed or were skipped since the last call did;
+ * call it after each server message (the failure and the skipped requests after it come together).
+ * Returns false when the server's prepared set can no longer be trusted. */
+bool ps_settle(struct ps_server *sv, struct ps_client *cl);
+
 void ps_client_free(struct ps_client *cl);
 void ps_server_free(struct ps_server *sv);
 uint32_t ps_client_count(const struct ps_client *cl);

@@ -483,6 +483,8 @@ void server_pump(struct server *s)
         v = expq_server_msg(&s->exp, m.type, m.type == 'Z' ? (char)m.body[0] : 0, on_entry_done, s, &ended);
         if (own_parse_failed && v == EXP_DROP)
             v = EXP_FORWARD;
+        if (s->ps != NULL && !ps_settle(s->ps, c != NULL ? c->ps : NULL))
+            s->close_needed = true;
         if (v == EXP_VIOLATION) {
             server_protocol_error(s, "message '%c' answers no request (%u pending)", m.type, s->exp.n);
             return;

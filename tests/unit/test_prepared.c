@@ -195,6 +195,7 @@ static void test_eviction_and_undo(void **state)
     assert_int_equal(expq_server_msg(&a.q, 'E', 0, NULL, NULL, &ended), EXP_FORWARD);
     e.failed = true;
     assert_true(ps_entry_done(a.sv, a.cl, &e, false));
+    assert_true(ps_settle(a.sv, a.cl));
     assert_null(ps_client_lookup(a.cl, "bad"));
     assert_int_equal(ps_server_count(a.sv), 2);
     fini(&a);
