@@ -3,7 +3,9 @@
 # PostgreSQL, same machine, same cluster, alternating runs. Reports tps, ratios and pooler CPU per
 # transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
 # (default 2; the order of the targets rotates per round), CLIENTS (default "8 50"), POOL
-# (default 20), STRACE=1 adds syscalls per transaction.
+# (default 20), STRACE=1 adds syscalls per transaction. MODE=prepared runs wedpool and direct
+# PostgreSQL with -M prepared (named statements, carried across servers in transaction mode) and
+# PgBouncer with -M simple, the comparison issue #11 asks for.
 # Writes bench/results/compare.json. Timing never fails the script; broken runs do.
 source "$(dirname "$0")/lib.sh"
 bench_init compare "$@"
@@ -11,6 +13,8 @@ DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-"8 50"}
 POOL=${POOL:-20}
+MODE=${MODE:-simple}
+case "$MODE" in simple|prepared) ;; *) echo "MODE must be simple or prepared"; exit 2 ;; esac
 start_pg
 start_wedpool "min_pool_size = 0" "max_pool_size = $POOL" "reserve_pool_size = 0"
 start_pgbouncer scram-sha-256 "$POOL"
@@ -21,14 +25,15 @@ cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; }
 results="$work/results.txt"
 : >"$results"
 run() { # target port pid clients
-    local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null"
+    local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null" mode=simple
+    [ "$MODE" = prepared ] && [ "$target" != pgbouncer ] && mode=prepared
     [ "$pid" != 0 ] && read -r u0 s0 < <(cpu_split "$pid")
     local strace_pid=""
     if [ "${STRACE:-0}" = 1 ] && [ "$pid" != 0 ] && command -v strace >/dev/null; then
         strace -c -f -p "$pid" -o "$work/strace.$target.$c" & strace_pid=$!
         sleep 0.3
     fi
-    out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
+    out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M "$mode" -n -c "$c" -j 2 \
           -T "$DURATION" appdb 2>&1) || { echo "pgbench against $target failed:"; echo "$out"; exit 1; }
     [ -n "$strace_pid" ] && { kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true; }
     [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_split "$pid")
@@ -44,10 +49,10 @@ run() { # target port pid clients
     else
         echo "$target $c $tps $tx 0 0 null" >>"$results"
     fi
-    printf '  %-9s c=%-3s tps=%9.0f\n' "$target" "$c" "$tps"
+    printf '  %-9s c=%-3s -M %-8s tps=%9.0f\n' "$target" "$c" "$mode" "$tps"
 }
 
-echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
+echo "compare: pgbench -S -M $MODE (PgBouncer: simple), ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
 echo "         wedpool $("$WEDPOOL" --version | cut -d' ' -f2) vs $PGB_VERSION vs direct PostgreSQL 15"
 # The order of the targets rotates from round to round, so none always runs first (right after
 # the previous client count's runs) or last.
