@@ -3,18 +3,30 @@
 # PostgreSQL, same machine, same cluster, alternating runs. Reports tps, ratios and pooler CPU per
 # transaction (user and system, from /proc/PID/stat). Env: DURATION (s, default 15), ROUNDS
 # (default 2; the order of the targets rotates per round), CLIENTS (default "8 50"), POOL
+<<<<<<< HEAD
 # (default 20), STRACE=1 adds syscalls per transaction. TLS=client|server|both: pgbench connects with
 # sslmode=require (client: to the poolers and to PostgreSQL directly), and/or the poolers connect to
 # PostgreSQL (ssl = on) with sslmode require; certificates are made for the run.
 # Writes bench/results/compare.json (compare-tls-$TLS.json with TLS). Timing never fails the script; broken runs do.
+=======
+# (default 20), STRACE=1 adds syscalls per transaction. MODE=prepared runs wedpool and direct
+# PostgreSQL with -M prepared (named statements, carried across servers in transaction mode) and
+# PgBouncer with -M simple, the comparison issue #11 asks for.
+# Writes bench/results/compare.json. Timing never fails the script; broken runs do.
+>>>>>>> h16
 source "$(dirname "$0")/lib.sh"
 bench_init compare "$@"
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-"8 50"}
 POOL=${POOL:-20}
+<<<<<<< HEAD
 TLS=${TLS:-}
 [ -n "$TLS" ] && RESULT="$HERE/results/compare-tls-$TLS.json"
+=======
+MODE=${MODE:-simple}
+case "$MODE" in simple|prepared) ;; *) echo "MODE must be simple or prepared"; exit 2 ;; esac
+>>>>>>> h16
 start_pg
 wp_tls=() pgb_tls=() PGSSL=disable
 case "$TLS" in
@@ -48,14 +60,19 @@ cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; }
 results="$work/results.txt"
 : >"$results"
 run() { # target port pid clients
-    local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null"
+    local target=$1 port=$2 pid=$3 c=$4 u0 s0 u1 s1 out tps tx failed sys_calls="null" mode=simple
+    [ "$MODE" = prepared ] && [ "$target" != pgbouncer ] && mode=prepared
     [ "$pid" != 0 ] && read -r u0 s0 < <(cpu_split "$pid")
     local strace_pid=""
     if [ "${STRACE:-0}" = 1 ] && [ "$pid" != 0 ] && command -v strace >/dev/null; then
         strace -c -f -p "$pid" -o "$work/strace.$target.$c" & strace_pid=$!
         sleep 0.3
     fi
+<<<<<<< HEAD
     out=$(PGSSLMODE=$PGSSL PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M simple -n -c "$c" -j 2 \
+=======
+    out=$(PGPASSWORD=apppass "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U app -S -M "$mode" -n -c "$c" -j 2 \
+>>>>>>> h16
           -T "$DURATION" appdb 2>&1) || { echo "pgbench against $target failed:"; echo "$out"; exit 1; }
     [ -n "$strace_pid" ] && { kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true; }
     [ "$pid" != 0 ] && read -r u1 s1 < <(cpu_split "$pid")
@@ -71,10 +88,14 @@ run() { # target port pid clients
     else
         echo "$target $c $tps $tx 0 0 null" >>"$results"
     fi
-    printf '  %-9s c=%-3s tps=%9.0f\n' "$target" "$c" "$tps"
+    printf '  %-9s c=%-3s -M %-8s tps=%9.0f\n' "$target" "$c" "$mode" "$tps"
 }
 
+<<<<<<< HEAD
 echo "compare: pgbench -S -M simple, ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS${TLS:+, TLS=$TLS}"
+=======
+echo "compare: pgbench -S -M $MODE (PgBouncer: simple), ${DURATION}s per run, $ROUNDS rounds, pool $POOL, clients: $CLIENTS"
+>>>>>>> h16
 echo "         wedpool $("$WEDPOOL" --version | cut -d' ' -f2) vs $PGB_VERSION vs direct PostgreSQL 15"
 # The order of the targets rotates from round to round, so none always runs first (right after
 # the previous client count's runs) or last.

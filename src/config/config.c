@@ -68,6 +68,8 @@ static const struct setting settings[] = {
     S_INT(client_login_timeout_ms, "15000", 0, 600000, true),
     S_INT(shutdown_timeout_ms, "30000", 0, 3600000, true),
     S_INT(max_packet_size, "1073741823", 1024, 1073741823, true),
+    S_INT(max_prepared_statements, "200", 0, 100000, true),
+    S_INT(max_client_prepared_statements, "1000", 1, 1000000, true),
     S_INT(idle_transaction_timeout_ms, "0", 0, 86400000, true),
     S_INT(tcp_keepalive_s, "60", 0, 7200, true),
     S_INT(dns_max_ttl_s, "15", 1, 86400, true),

@@ -85,6 +85,8 @@ struct wp_config {
     int client_login_timeout_ms;
     int shutdown_timeout_ms;      /* SIGTERM: how long transactions may finish */
     int max_packet_size;          /* largest protocol message accepted from a peer */
+    int max_prepared_statements;  /* transaction mode: named statements prepared per server connection (LRU); 0 = no tracking */
+    int max_client_prepared_statements; /* ... names one client may hold at once */
     int idle_transaction_timeout_ms; /* a client idle inside a transaction this long is disconnected; 0 = never */
     int tcp_keepalive_s;          /* TCP keepalive idle time for clients and servers; 0 = kernel default */
     int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */

@@ -125,7 +125,8 @@ static void show_client_row(struct result *r, const struct client *c, uint64_t n
                           c->pool != NULL ? rt.cfg.lanes.lanes[c->lane].name : "",
                           c->on_reserve ? "yes" : "no",
                           ints(b[4], c->id),
-                          pinned};
+                          pinned,
+                          ints(b[5], (int)ps_client_count(c->ps))};
     result_row(r, vals);
 }
 
@@ -133,7 +134,7 @@ static void show_clients(struct client *c)
 {
     static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
                                        "request_time", "wait", "wait_us", "link", "application_name", "lane",
-                                       "reserve", "id", "pinned"};
+                                       "reserve", "id", "pinned", "prepared"};
     struct result r;
     result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
     uint64_t now = now_us();
@@ -176,7 +177,7 @@ static const char *server_state_name(const struct server *s)
 static void show_servers(struct client *c)
 {
     static const char *const cols[] = {"type", "user", "database", "state", "addr", "port", "connect_time",
-                                       "request_time", "link", "remote_pid", "id"};
+                                       "request_time", "link", "remote_pid", "id", "prepared"};
     struct result r;
     result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
     struct dlist *pos, *q;
@@ -186,7 +187,7 @@ static void show_servers(struct client *c)
         for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
             for (q = lists[i]->next; q != lists[i]; q = q->next) {
                 struct server *s = container_of(q, struct server, node);
-                char b[4][32], ct[40], rq[40];
+                char b[5][32], ct[40], rq[40];
                 format_time(s->connect_wall, ct, sizeof(ct));
                 format_time(s->request_wall ? s->request_wall : s->connect_wall, rq, sizeof(rq));
                 const char *vals[] = {"S",
@@ -199,10 +200,35 @@ static void show_servers(struct client *c)
                                       rq,
                                       s->client != NULL ? ints(b[1], s->client->id) : NULL,
                                       ints(b[2], s->be_pid),
-                                      ints(b[3], s->id)};
+                                      ints(b[3], s->id),
+                                      ints(b[4], (int)ps_server_count(s->ps))};
                 result_row(&r, vals);
             }
         }
+    }
+    result_end(&r, "SHOW");
+}
+
+static void show_prepared(struct client *c)
+{
+    static const char *const cols[] = {"name", "value"};
+    struct result r;
+    result_begin(&r, c, cols, 2);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {
+        {"client_parses", ps_stats.client_parses},
+        {"server_parses", ps_stats.server_parses},
+        {"evictions", ps_stats.evictions},
+        {"hits", ps_stats.hits},
+        {"statements", ps_registry_count()},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)rows[i].v);
+        const char *vals[] = {rows[i].name, v};
+        result_row(&r, vals);
     }
     result_end(&r, "SHOW");
 }
@@ -585,6 +611,7 @@ static const struct admin_cmd commands[] = {
     {"SHOW WEDDINGS", show_weddings, false, "weddings in the calendars, with their status"},
     {"SHOW FORECAST", show_forecast, false, "the next 24 hours in 15-minute steps: multiplier, connections, why"},
     {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},
+    {"SHOW PREPARED", show_prepared, false, "named prepared statements in transaction mode: counters"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},
     {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},

@@ -245,6 +245,21 @@ void metrics_prometheus(struct pbuf *b)
     push_prometheus(b);
     metrics_calendars(b);
 
+    head(b, "wedpool_prepared_statements_client_parses_total", "counter",
+         "Named Parse messages from clients in transaction mode.");
+    pbuf_printf(b, "wedpool_prepared_statements_client_parses_total %llu\n", (unsigned long long)ps_stats.client_parses);
+    head(b, "wedpool_prepared_statements_server_parses_total", "counter",
+         "Parse messages sent to servers for named statements (first use on a server, re-prepares).");
+    pbuf_printf(b, "wedpool_prepared_statements_server_parses_total %llu\n", (unsigned long long)ps_stats.server_parses);
+    head(b, "wedpool_prepared_statements_evictions_total", "counter",
+         "Statements closed on a server to stay under max_prepared_statements.");
+    pbuf_printf(b, "wedpool_prepared_statements_evictions_total %llu\n", (unsigned long long)ps_stats.evictions);
+    head(b, "wedpool_prepared_statements_hits_total", "counter",
+         "Parse, Bind or Describe of a named statement its server already had.");
+    pbuf_printf(b, "wedpool_prepared_statements_hits_total %llu\n", (unsigned long long)ps_stats.hits);
+    head(b, "wedpool_prepared_statements", "gauge", "Distinct named statements known (clients, servers, in flight).");
+    pbuf_printf(b, "wedpool_prepared_statements %u\n", ps_registry_count());
+
     head(b, "wedpool_errors_total", "counter", "Errors sent to clients by wedpool, by SQLSTATE class.");
     for (int i = 0; i < n_error_classes; i++)
         pbuf_printf(b, "wedpool_errors_total{class=\"%s\"} %llu\n", error_classes[i].cls,

@@ -14,10 +14,12 @@
 #include "params.h"
 #include "pqueue.h"
 #include "expect.h"
+#include "prepared.h"
 #include "stats.h"
 #include "util.h"
 
-enum client_state {
+/* packed: one byte in struct client (an idle client is one malloc size class down for it) */
+enum __attribute__((packed)) client_state {
     CL_LOGIN,    /* startup and authentication; on the global login list */
     CL_ADMIN,    /* logged in to the admin console; on the global admin list */
     CL_IDLE,     /* logged in, no server; pool->idle_clients */
@@ -67,24 +69,24 @@ struct client {
     const char *user;           /* interned (intern.h): "" until the startup packet */
     const char *database;
     char addr[48];
-    enum client_state state;    /* packed here with the small fields: an idle client is 16 bytes
-                                 * smaller, one malloc size class down (bench/idle-10k.sh) */
+    /* The small fields, ordered so they fill exactly 8 bytes: an idle client is one malloc size
+     * class down for it (bench/idle-10k.sh; 0.8 KiB per idle SCRAM client). */
+    enum client_state state;    /* one byte (packed enum) */
+    uint8_t login_check;        /* enum login_check: startup parameters judged by a server */
     uint16_t port;
     uint16_t pin_mask;          /* session state it created in transaction mode (pin.h kinds): while
                                  * non-zero it keeps its server (pin_session.c) */
-    uint16_t pin_release;       /* kinds a query that just succeeded released (applied at ReadyForQuery) */
-    uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
-                                 * Execute succeeds */
-    bool stats_only;            /* admin console user from stats_users: SHOW only */
-    bool login_wait;            /* waiting for a server only to learn the welcome parameters */
-    uint8_t login_check;        /* enum login_check: startup parameters judged by a server */
-    bool terminate_after_txn;   /* graceful shutdown: disconnect when its transaction ends */
-    bool reject_too_many;       /* over max_client_conn: refuse after the startup packet unless an admin */
-    bool on_reserve;            /* its server is one of the emergency reserve connections */
-    bool pause_wait;            /* admin console: its PAUSE waits for servers in use to be released */
-    bool resume_buffered;       /* woken by client_server_assigned: its request is already in conn.buf,
+    bool stats_only : 1;        /* admin console user from stats_users: SHOW only */
+    bool login_wait : 1;        /* waiting for a server only to learn the welcome parameters */
+    bool terminate_after_txn : 1; /* graceful shutdown: disconnect when its transaction ends */
+    bool reject_too_many : 1;   /* over max_client_conn: refuse after the startup packet unless an admin */
+    bool on_reserve : 1;        /* its server is one of the emergency reserve connections */
+    bool pause_wait : 1;        /* admin console: its PAUSE waits for servers in use to be released */
+    bool ps_wait : 1;           /* a Parse waits for the answers to an earlier batch (prepared.h) */
+    bool resume_buffered : 1;   /* woken by client_server_assigned: its request is already in conn.buf,
                                  * so the wake-up reads nothing (a recv there would only say EAGAIN) */
     uint8_t lane;               /* index into the configuration's lanes */
+    struct ps_client *ps;       /* its named prepared statements (transaction mode; prepared.h) */
     struct pq_node pqn;         /* place in its lane's queue while CL_WAITING */
 };
 
@@ -101,6 +103,7 @@ struct server {
     uint32_t be_pid;            /* the real BackendKeyData, for forwarding cancels */
     uint32_t be_key;
     struct expq exp;            /* what it still owes: each request forwarded or injected, in order */
+    struct ps_server *ps;       /* the named statements it has prepared (prepared.h) */
     bool connecting;            /* TCP connect in progress */
     uint8_t tls_step;           /* enum server_tls_step (server.c): SSLRequest answer, handshake */
     uint8_t tls_mode;           /* enum tls_mode towards this server, fixed at connect */
@@ -113,6 +116,14 @@ struct server {
     bool sync_finished;         /* the last of them was answered: the relay lets the client go on */
     char sync_error[256];       /* "SQLSTATE\tmessage" of the first failed SET */
     struct param_change_owned *sync; /* the SETs in flight, by entry arg */
+    /* Session-state releases of the linked client's current batch (pin_session.c), kept here
+     * rather than in every idle client: */
+    uint16_t pin_release;       /* kinds a query that just succeeded released (applied at ReadyForQuery) */
+    uint16_t pin_rewritten_release; /* a releasing Query (DISCARD ALL, DEALLOCATE ALL) that prepared.c took
+                                     * over: released like pin_release when its entry succeeds */
+    uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
+                                 * Execute succeeds */
+
     int nsync;
     struct param_list params;   /* current session values on this server */
     uint64_t synced_sig;        /* signature of the client params it was last synced to; 0 = unknown */

@@ -102,6 +102,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         struct client *c = container_of(pos, struct client, node);
         dlist_remove(pos);
         params_free(&c->params);
+        ps_client_free(c->ps);
         intern_put(c->user);
         intern_put(c->database);
         free(c);
@@ -113,6 +114,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         params_free(&s->params);
         params_free(&s->base);
         expq_free(&s->exp);
+        ps_server_free(s->ps);
         server_sync_clear(s);
         free(s);
     }
@@ -661,6 +663,7 @@ void pool_unlink(struct client *c, enum unlink_how how)
     /* Every counter link_pair raised comes back here, whatever ends the pairing. */
     c->server = NULL;
     s->client = NULL;
+    s->pin_release = s->pin_rewritten_release = s->pin_parsed = 0;
     pl->n_active--;
     if (c->on_reserve) {
         c->on_reserve = false;

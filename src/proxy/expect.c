@@ -67,6 +67,7 @@ static bool push_raw(struct expq *q, uint8_t kind, enum exp_tag tag, bool drop, 
     e->tag = (uint8_t)tag;
     e->drop = drop;
     e->failed = false;
+    e->synth = false;
     e->arg = arg;
     q->n++;
     return true;
@@ -90,6 +91,16 @@ bool expq_tag_last(struct expq *q, enum exp_tag tag, uint16_t arg)
     struct exp_entry *e = at(q, q->n - 1);
     e->tag = (uint8_t)tag;
     e->arg = arg;
+    return true;
+}
+
+bool expq_push_synth(struct expq *q, enum exp_kind kind, enum exp_tag tag, uint16_t arg)
+{
+    if (kind != EXP_PARSE && kind != EXP_CLOSE)
+        return false;
+    if (!expq_push(q, kind, tag, false, arg))
+        return false;
+    at(q, q->n - 1)->synth = true;
     return true;
 }
 
@@ -197,6 +208,16 @@ static bool copy_started(struct expq *q)
     return true;
 }
 
+uint8_t expq_synth_head(struct expq *q, exp_done_fn done, void *arg)
+{
+    pop_markers(q);
+    if (q->n == 0 || q->batch_error || !at(q, 0)->synth)
+        return 0;
+    uint8_t type = at(q, 0)->kind == EXP_PARSE ? '1' : '3';
+    complete(q, done, arg, false);
+    return type;
+}
+
 static bool is_terminal(uint8_t kind)
 {
     return kind == EXP_QUERY || kind == EXP_FUNCTION || kind == EXP_SYNC;
@@ -244,7 +265,7 @@ enum exp_verdict expq_server_msg(struct expq *q, uint8_t type, char status, exp_
         return v;
     }
     case 'E':
-        if (h == NULL || q->batch_error)
+        if (h == NULL || q->batch_error || h->synth)
             return EXP_VIOLATION;
         h->failed = true;
         q->copy_in = false;
@@ -264,7 +285,7 @@ enum exp_verdict expq_server_msg(struct expq *q, uint8_t type, char status, exp_
         break;
     }
 
-    if (h == NULL || q->batch_error)
+    if (h == NULL || q->batch_error || h->synth)
         return EXP_VIOLATION;
     switch (h->kind) {
     case EXP_QUERY:

@@ -29,6 +29,7 @@ enum exp_tag {
     EXP_TAG_PIN_REFUSED, /* a client statement refused by pin_session_state=error (pin_session.c): the
                           * server's error for it is replaced by wedpool's (arg: the pin kind bits) */
     EXP_TAG_PIN_RELEASE, /* a client query releasing pinned session state (arg: the kinds released) */
+    EXP_TAG_PREPARED,/* prepared-statement bookkeeping (prepared.h): one pending record per entry */
 };
 
 struct exp_entry {
@@ -36,6 +37,8 @@ struct exp_entry {
     uint8_t tag;     /* enum exp_tag */
     bool drop;       /* its responses are wedpool's, not forwarded to the client */
     bool failed;     /* an ErrorResponse answered it */
+    bool synth;      /* wedpool answers it itself (expq_synth_head) when it reaches the head, in
+                      * order with the server's answers; the server never sees the request */
     uint16_t arg;
 };
 
@@ -74,6 +77,16 @@ bool expq_push(struct expq *q, enum exp_kind kind, enum exp_tag tag, bool drop, 
 
 /* Retags the newest entry (the request just pushed for a client message); false if the queue is empty. */
 bool expq_tag_last(struct expq *q, enum exp_tag tag, uint16_t arg);
+/* Appends a request wedpool answers itself, in order: EXP_PARSE (ParseComplete) or EXP_CLOSE
+ * (CloseComplete) for a client's Parse or Close the server does not need to see. */
+bool expq_push_synth(struct expq *q, enum exp_kind kind, enum exp_tag tag, uint16_t arg)
+    __attribute__((warn_unused_result));
+/* The head is a synthetic request and the server is not skipping to Sync: completes it (done() is
+ * called, not skipped) and returns the message type to write to the client ('1' or '3'); else 0.
+ * The caller writes it once every server byte before it has gone to the client. An error ahead of
+ * a synthetic request makes the server skip, and expq_server_msg skips the synthetic request too,
+ * exactly as PostgreSQL would have skipped the real one. */
+uint8_t expq_synth_head(struct expq *q, exp_done_fn done, void *arg);
 
 /* A frontend message the client sends: pushes what it expects back. Returns false if the message
  * may not be sent now (a non-copy message during COPY FROM STDIN) or on allocation failure (*oom). */

@@ -27,26 +27,30 @@ static void pin_add(struct client *c, uint16_t kinds, const char *what)
 
 void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped)
 {
-    if (c == NULL)
+    if (c == NULL || c->server == NULL)
         return;
+    struct server *s = c->server; /* the batch's bookkeeping lives with the server it runs on */
     bool ok = !e->failed && !skipped;
     if (e->tag == EXP_TAG_PIN_RELEASE && e->kind == EXP_PARSE) {
         if (ok)
-            c->pin_parsed |= e->arg; /* released when an Execute of it succeeds */
+            s->pin_parsed |= e->arg; /* released when an Execute of it succeeds */
     } else if (e->tag == EXP_TAG_PIN_RELEASE) {
         if (ok)
-            c->pin_release |= e->arg;
+            s->pin_release |= e->arg;
     } else if (e->kind == EXP_EXECUTE && ok) {
-        c->pin_release |= c->pin_parsed;
-        c->pin_parsed = 0;
+        s->pin_release |= s->pin_parsed;
+        s->pin_parsed = 0;
     }
 }
 
 void pin_ready(struct client *c, char status)
 {
-    uint16_t rel = c->pin_release;
-    c->pin_release = 0;
-    c->pin_parsed = 0;
+    struct server *s = c->server;
+    if (s == NULL)
+        return;
+    uint16_t rel = s->pin_release;
+    s->pin_release = 0;
+    s->pin_parsed = 0;
     if (rel == 0 || c->pin_mask == 0 || status != 'I')
         return; /* inside a transaction block the release may still be rolled back: stay pinned */
     c->pin_mask &= (uint16_t)~rel;
@@ -61,8 +65,8 @@ void pin_client_gone(struct client *c)
     if (c->pin_mask != 0 && c->pool != NULL)
         c->pool->n_pinned--;
     c->pin_mask = 0;
-    c->pin_release = 0;
-    c->pin_parsed = 0;
+    if (c->server != NULL)
+        c->server->pin_release = c->server->pin_rewritten_release = c->server->pin_parsed = 0;
 }
 
 void pin_refusal_error(struct pbuf *out, uint16_t kinds)

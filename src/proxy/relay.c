@@ -13,8 +13,12 @@
 #include "msg.h"
 #include "pin_session.h"
 #include "pool.h"
+#include "prepared.h"
 #include "runtime.h"
 #include "server.h"
+
+static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped);
+static bool emit_synth(struct server *s);
 
 static void client_protocol_error(struct client *c, const struct msg *m, const char *what)
 {
@@ -81,6 +85,54 @@ static bool client_forward(struct client *c, struct server *s)
     return false;
 }
 
+/* A message naming a prepared statement (prepared.h): what came before it goes first, then the
+ * rewritten message and whatever the server must prepare first. Returns false if the client was
+ * closed or output is blocked (nothing was changed then: the message is looked at again). */
+static bool client_prepared_msg(struct client *c, struct server *s, const struct msg *m, bool *unchanged)
+{
+    struct iobuf *b = c->conn.buf;
+    *unchanged = false;
+    if (!client_forward(c, s))
+        return false;
+    struct ps_ctx x = {
+        .client = &c->ps,
+        .server = &s->ps,
+        .q = &s->exp,
+        .out = &s->conn.out,
+        .server_max = (uint32_t)rt.cfg.max_prepared_statements,
+        .client_max = (uint32_t)rt.cfg.max_client_prepared_statements,
+    };
+    uint32_t consumed;
+    switch (ps_rewrite(&x, m, &consumed)) {
+    case PS_OK:
+        break;
+    case PS_UNCHANGED:
+        *unchanged = true;
+        return true;
+    case PS_WAIT:
+        c->ps_wait = true; /* server_pump looks at it again */
+        conn_want_read(&c->conn, false);
+        return false;
+    case PS_TOO_MANY:
+        client_fail(c, "54000", "wedpool: too many prepared statements on this connection (max_client_prepared_statements=%d)",
+                    rt.cfg.max_client_prepared_statements);
+        return false;
+    case PS_TOO_LARGE:
+        client_fail(c, "54000", "wedpool: a named Parse of %u bytes is over the %u bytes wedpool can rewrite in transaction mode",
+                    m->total, IOBUF_SIZE);
+        return false;
+    default:
+        client_fail(c, "53200", "wedpool: out of memory");
+        return false;
+    }
+    /* [parsed, parsed + consumed) was replaced by what went to the server's output; the rest of the
+     * message follows it unchanged (for a large Bind, streaming). */
+    b->done = b->parsed + consumed;
+    b->parsed += MSG_HEADER + m->have;
+    c->conn.pkt_left = m->total - MSG_HEADER - m->have;
+    return true;
+}
+
 void client_pump(struct client *c)
 {
     struct conn *cc = &c->conn;
@@ -127,6 +179,7 @@ void client_pump(struct client *c)
         return;
     }
     bool terminate = false;
+    bool tracked = p->mode == POOL_MODE_TRANSACTION && rt.cfg.max_prepared_statements > 0;
     while (b->parsed < b->len) {
         if (cc->pkt_left > 0) { /* the rest of a large message streams through */
             uint32_t n = b->len - b->parsed;
@@ -148,6 +201,31 @@ void client_pump(struct client *c)
         if (st == MSG_OK && (m.type == 'Q' || m.type == 'P') && pin_active(c) &&
             pin_client_msg(c, &m, &pin_tag, &pin_arg) == PIN_WAIT)
             break;
+        /* prepared statements (prepared.h): named statements renamed, or answered by wedpool. A
+         * statement rewritten here carries prepared.c's tag, not the pin's: its pin holds (a release
+         * through a named statement does not unpin, which is the safe side). */
+        bool rewritten = false;
+        if (tracked && st == MSG_OK && !s->exp.copy_in) {
+            enum ps_verdict pv = ps_check(&m, IOBUF_SIZE);
+            if (pv == PS_NEED_MORE)
+                break;
+            if (pv == PS_REWRITE) {
+                bool was_empty = expq_empty(&s->exp), unchanged;
+                if (!client_prepared_msg(c, s, &m, &unchanged))
+                    return;
+                rewritten = !unchanged;
+                if (rewritten && was_empty && !expq_empty(&s->exp))
+                    s->query_start_us = now_us();
+            }
+        }
+        if (rewritten) {
+            if (pin_tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
+                s->pin_rewritten_release |= pin_arg;
+            s->txn_idle_since_us = 0;
+            if (m.type == 'Q')
+                p->stats.query_count++;
+            continue;
+        }
         if (st == MSG_OK && !msg_frontend_type_ok(m.type))
             bad = "unexpected message from client";
         else if (st == MSG_OK && m.type != 'X') {
@@ -178,6 +256,8 @@ void client_pump(struct client *c)
         s->txn_idle_since_us = 0;
         if (m.type == 'Q' || m.type == 'E')
             p->stats.query_count++;
+        else if (m.type == 'S' && c->ps != NULL)
+            ps_client_sync(c->ps);
         b->parsed += MSG_HEADER + m.have;
         cc->pkt_left = m.total - MSG_HEADER - m.have;
     }
@@ -187,6 +267,8 @@ void client_pump(struct client *c)
         client_close(c);
         return;
     }
+    if (tracked && !emit_synth(s))
+        return;
     if (b->done == b->len)
         conn_buf_release_if_empty(cc);
     else
@@ -226,11 +308,52 @@ static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped)
     case EXP_TAG_PIN_RELEASE:
         pin_entry_done(s->client, e, skipped);
         break;
+    case EXP_TAG_PREPARED:
+        if (!ps_entry_done(s->ps, s->client != NULL ? s->client->ps : NULL, e, skipped))
+            s->close_needed = true; /* its prepared statements are not what wedpool thinks */
+        if (e->kind == EXP_QUERY && s->pin_rewritten_release != 0) {
+            if (!e->failed && !skipped)
+                s->pin_release |= s->pin_rewritten_release;
+            s->pin_rewritten_release = 0;
+        }
+        break;
     default:
-        if (e->kind == EXP_EXECUTE && s->client != NULL && s->client->pin_parsed != 0)
+        if (e->kind == EXP_EXECUTE && s->client != NULL && s->pin_parsed != 0)
             pin_entry_done(s->client, e, skipped);
         break;
     }
+}
+
+/* Answers the synthetic requests at the head of the server's queue (a Parse or Close wedpool did not
+ * need to send): their ParseComplete/CloseComplete go to the client in order, so only once every
+ * server byte before them has gone. Returns false if the client was closed. */
+static bool emit_synth(struct server *s)
+{
+    struct client *c = s->client;
+    struct iobuf *sb = s->conn.buf;
+    bool any = false;
+    while (sb == NULL || sb->done == sb->parsed) {
+        uint8_t t = expq_synth_head(&s->exp, on_entry_done, s);
+        if (t == 0)
+            break;
+        if (c != NULL) {
+            size_t mk = pbuf_begin_msg(&c->conn.out, (char)t);
+            pbuf_end_msg(&c->conn.out, mk);
+            any = true;
+        }
+    }
+    if (!any)
+        return true;
+    if (c->conn.out.failed) {
+        client_fail(c, NULL, "out of memory");
+        return false;
+    }
+    bool fatal;
+    if (!conn_flush_out(&c->conn, &fatal) && fatal) {
+        client_close(c);
+        return false;
+    }
+    return true;
 }
 
 static bool is_fatal(const char *severity)
@@ -347,6 +470,12 @@ void server_pump(struct server *s)
         }
         const struct exp_entry *head = expq_head(&s->exp);
         uint16_t refused = 0;
+        if (head != NULL && head->synth && !s->exp.batch_error) {
+            /* wedpool's own answers come first: the bytes before them go, then they do */
+            if (!server_forward(s, c) || !emit_synth(s))
+                return;
+            head = expq_head(&s->exp);
+        }
         enum exp_verdict v;
         bool ended = false;
         if (m.type == 'E') {
@@ -379,7 +508,14 @@ void server_pump(struct server *s)
                 log_warn("pool %s/%s: server %u: wedpool's own query failed: %s (SQLSTATE %s)", p->name, p->user,
                          s->id, ef.message, ef.sqlstate);
         }
+        /* A Parse wedpool injected failed: the client's request that needed it is skipped with the
+         * rest of the batch, so the client must hear why. */
+        bool own_parse_failed = m.type == 'E' && head != NULL && head->drop && head->tag == EXP_TAG_PREPARED;
         v = expq_server_msg(&s->exp, m.type, m.type == 'Z' ? (char)m.body[0] : 0, on_entry_done, s, &ended);
+        if (own_parse_failed && v == EXP_DROP)
+            v = EXP_FORWARD;
+        if (s->ps != NULL && !ps_settle(s->ps, c != NULL ? c->ps : NULL))
+            s->close_needed = true;
         if (v == EXP_VIOLATION) {
             server_protocol_error(s, "message '%c' answers no request (%u pending)", m.type, s->exp.n);
             return;
@@ -394,7 +530,7 @@ void server_pump(struct server *s)
                 return;
             continue;
         }
-        if (ended && c != NULL && (c->pin_release | c->pin_parsed) != 0)
+        if (ended && c != NULL && (s->pin_release | s->pin_parsed) != 0)
             pin_ready(c, (char)m.body[0]);
         if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
             v = EXP_DROP; /* asynchronous news for a server nobody holds */
@@ -421,6 +557,8 @@ void server_pump(struct server *s)
     if (release)
         s->release_pending = true; /* done once the client has it all, maybe after a slow write */
     if (!server_forward(s, c))
+        return;
+    if (!release && c != NULL && !emit_synth(s))
         return;
     if (s->state == SV_RESET && expq_empty(&s->exp)) {
         conn_buf_release_if_empty(sc);
@@ -462,4 +600,8 @@ void server_pump(struct server *s)
     else if (b->len == IOBUF_SIZE)
         iobuf_compact(b);
     conn_want_read(sc, true);
+    if (c != NULL && c->ps_wait) {
+        c->ps_wait = false; /* answers came: the Parse that waited for them goes on */
+        client_pump(c);
+    }
 }

@@ -761,7 +761,9 @@ void server_reset(struct server *s)
         server_close(s, "out of memory");
         return;
     }
-    /* DISCARD ALL resets every session parameter to its default. */
+    /* DISCARD ALL resets every session parameter to its default, and drops prepared statements. */
+    ps_server_free(s->ps);
+    s->ps = NULL;
     params_free(&s->params);
     params_copy(&s->params, &s->base);
     s->synced_sig = 0;

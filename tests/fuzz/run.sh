@@ -12,6 +12,8 @@ clang "${flags[@]}" tests/fuzz/fuzz_negotiate.c src/proxy/negotiate.c -o "$out/f
 targets+=(fuzz_negotiate)
 clang "${flags[@]}" tests/fuzz/fuzz_relay.c src/core/msg.c src/proxy/expect.c -o "$out/fuzz_relay"
 targets+=(fuzz_relay)
+clang "${flags[@]}" tests/fuzz/fuzz_prepared.c src/proxy/prepared.c src/proxy/expect.c src/core/msg.c src/core/proto.c -o "$out/fuzz_prepared"
+targets+=(fuzz_prepared)
 if [ -f tests/fuzz/fuzz_scram.c ]; then
     clang "${flags[@]}" tests/fuzz/fuzz_scram.c src/auth/scram.c src/auth/md5.c -lcrypto -o "$out/fuzz_scram"
     targets+=(fuzz_scram)

@@ -248,6 +248,54 @@ static void test_many_pending(void **state)
     expq_free(&q);
 }
 
+/* Synthetic entries: answered by wedpool in order, skipped after an error like real ones. */
+static void test_synthetic_entries(void **state)
+{
+    (void)state;
+    struct expq q;
+    struct log l = {0};
+    bool ended;
+    expq_init(&q);
+    /* Parse(synthetic) Bind Execute Sync: the synthetic answer comes first, at once */
+    assert_true(expq_push_synth(&q, EXP_PARSE, EXP_TAG_CLIENT, 0));
+    client(&q, "BES");
+    assert_int_equal(expq_synth_head(&q, on_done, &l), '1');
+    assert_int_equal(expq_synth_head(&q, on_done, &l), 0); /* the Bind heads now */
+    assert_int_equal(server(&q, "2DCZ", &l, &ended), EXP_FORWARD);
+    assert_true(ended);
+    assert_true(expq_idle_boundary(&q));
+    /* Bind(real) then Close(synthetic): only after BindComplete */
+    client(&q, "B");
+    assert_true(expq_push_synth(&q, EXP_CLOSE, EXP_TAG_CLIENT, 0));
+    client(&q, "S");
+    assert_int_equal(expq_synth_head(&q, on_done, &l), 0);
+    assert_int_equal(server(&q, "2", &l, &ended), EXP_FORWARD);
+    assert_int_equal(expq_synth_head(&q, on_done, &l), '3');
+    assert_int_equal(server(&q, "Z", &l, &ended), EXP_FORWARD);
+    /* an error before synthetic entries: they are skipped, never answered */
+    l = (struct log){0};
+    client(&q, "B");
+    assert_true(expq_push_synth(&q, EXP_PARSE, EXP_TAG_CLIENT, 0));
+    assert_true(expq_push_synth(&q, EXP_CLOSE, EXP_TAG_CLIENT, 0));
+    client(&q, "S");
+    assert_true(expq_push_synth(&q, EXP_PARSE, EXP_TAG_CLIENT, 0)); /* after the Sync: answered */
+    client(&q, "S");
+    assert_int_equal(server(&q, "E", &l, &ended), EXP_FORWARD);
+    assert_int_equal(l.skipped, 2);
+    assert_int_equal(expq_synth_head(&q, on_done, &l), 0); /* skipping to Sync */
+    assert_int_equal(server(&q, "Z", &l, &ended), EXP_FORWARD);
+    assert_int_equal(expq_synth_head(&q, on_done, &l), '1');
+    assert_int_equal(server(&q, "Z", &l, &ended), EXP_FORWARD);
+    assert_true(expq_empty(&q));
+    /* a server message while a synthetic entry heads the queue is a relay bug: a violation */
+    assert_true(expq_push_synth(&q, EXP_PARSE, EXP_TAG_CLIENT, 0));
+    assert_int_equal(expq_server_msg(&q, '1', 0, on_done, &l, &ended), EXP_VIOLATION);
+    assert_int_equal(expq_server_msg(&q, 'E', 0, on_done, &l, &ended), EXP_VIOLATION);
+    /* only Parse and Close can be synthetic */
+    assert_false(expq_push_synth(&q, EXP_BIND, EXP_TAG_CLIENT, 0));
+    expq_free(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_injected_requests_are_dropped),
         cmocka_unit_test(test_unsolicited_server_messages),
         cmocka_unit_test(test_many_pending),
+        cmocka_unit_test(test_synthetic_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
