@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "waker.h"
 #include "loop.h"
 
 #define DERIVE_WORKERS 2 /* two slow derivations at once; more wait their turn */
@@ -48,11 +49,10 @@ static struct {
     bool stop;
     struct derive_job *todo_head, *todo_tail; /* FIFO */
     struct derive_job *finished;              /* waiting for the loop */
-    int wake_rd, wake_wr;
-} dx = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .wake_rd = -1, .wake_wr = -1};
+} dx = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static atomic_bool stopping;
-static struct event *wake_ev;
+static struct waker waker = WAKER_INIT;
 
 static void job_free(struct derive_job *j)
 {
@@ -90,19 +90,15 @@ static void *worker_main(void *unused)
         pthread_mutex_lock(&dx.mu);
         j->next = dx.finished;
         dx.finished = j;
-        char byte = 1;
-        if (write(dx.wake_wr, &byte, 1) < 0 && errno != EAGAIN)
+        if (!waker_wake(&waker))
             log_error("SCRAM key derivation worker: cannot wake the loop: %s", strerror(errno));
     }
     pthread_mutex_unlock(&dx.mu);
     return NULL;
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
-    char buf[64];
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
     pthread_mutex_lock(&dx.mu);
     struct derive_job *list = dx.finished;
     dx.finished = NULL;
@@ -120,23 +116,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 static bool start_workers(void)
 {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-        log_error("SCRAM key derivation worker: cannot create its wake-up pipe: %s", strerror(errno));
+    char err[160];
+    if (!waker_open(&waker, loop_base(), on_wake, NULL, err, sizeof(err))) {
+        log_error("SCRAM key derivation worker: %s", err);
         return false;
     }
-    wake_ev = event_new(loop_base(), fds[0], EV_READ | EV_PERSIST, on_wake, NULL);
-    if (wake_ev == NULL || event_add(wake_ev, NULL) != 0) {
-        log_error("SCRAM key derivation worker: cannot watch its wake-up pipe");
-        if (wake_ev != NULL)
-            event_free(wake_ev);
-        wake_ev = NULL;
-        close(fds[0]);
-        close(fds[1]);
-        return false;
-    }
-    dx.wake_rd = fds[0];
-    dx.wake_wr = fds[1];
     dx.stop = false;
     atomic_store(&stopping, false);
     /* signals stay with the loop thread */
@@ -221,10 +205,6 @@ void derive_stop(void)
     free_list(dx.todo_head);
     free_list(dx.finished);
     dx.todo_head = dx.todo_tail = dx.finished = NULL;
-    event_free(wake_ev);
-    wake_ev = NULL;
-    close(dx.wake_rd);
-    close(dx.wake_wr);
-    dx.wake_rd = dx.wake_wr = -1;
+    waker_close(&waker);
     dx.started = false;
 }

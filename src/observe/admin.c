@@ -445,7 +445,7 @@ static void show_weddings(struct client *c)
         char st[32], en[32], b[3][24];
         clock_format_iso(x->start, st, sizeof(st));
         clock_format_iso(x->end, en, sizeof(en));
-        const char *status = now < x->start ? "upcoming" : now < x->end ? "in_progress" : "done";
+        const char *status = wedding_status(x, now);
         const char *vals[] = {x->name, x->calendar, st, en, ints(b[0], x->guests), ints(b[1], x->vendors),
                               ints(b[2], x->critical), x->venue, status};
         result_row(&r, vals);

@@ -165,7 +165,7 @@ void api_weddings_json(struct pbuf *out)
     json_t *list = json_array();
     for (size_t i = 0; i < w->n; i++) {
         const struct wedding *x = &w->items[i];
-        const char *status = now < x->start ? "upcoming" : now < x->end ? "in_progress" : "done";
+        const char *status = wedding_status(x, now);
         json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:i, s:i, s:i, s:s, s:s, s:s}", "name", x->name,
                                               "start", iso(x->start), "end", iso(x->end), "guests", x->guests,
                                               "vendors", x->vendors, "critical", x->critical, "venue", x->venue,

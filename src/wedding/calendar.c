@@ -33,6 +33,11 @@
 
 /* ---- the list ---- */
 
+const char *wedding_status(const struct wedding *w, time_t now)
+{
+    return now < w->start ? "upcoming" : now < w->end ? "in_progress" : "done";
+}
+
 void wedding_list_free(struct wedding_list *l)
 {
     free(l->items);

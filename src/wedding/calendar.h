@@ -38,6 +38,8 @@ struct wedding_list {
     size_t n, cap;
 };
 
+/* "upcoming", "in_progress" or "done" at now. */
+const char *wedding_status(const struct wedding *w, time_t now);
 void wedding_list_free(struct wedding_list *l);
 bool wedding_list_add(struct wedding_list *l, const struct wedding *w);
 /* Sorts by start time (then name), for display and for binary searches. */

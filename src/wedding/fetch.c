@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "loop.h"
+#include "waker.h"
 
 #define FETCH_MAX_BYTES (16L * 1024 * 1024) /* a calendar larger than this is refused */
 #define FILE_CHECK_MAX_S 10                 /* files are stat()ed at least this often */
@@ -76,14 +77,13 @@ static struct {
     struct calendar_status status[CALENDARS_MAX];
     int nstatus;
     int horizon_days;
-    int wake_rd, wake_wr;             /* the worker writes a byte; the loop's event reads it */
-} fx = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake_rd = -1, .wake_wr = -1};
+} fx = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_bool stopping; /* read by libcurl's progress callback, to abort a transfer at stop */
 
 /* ---- loop-thread state ---- */
 
-static struct event *wake_ev;
+static struct waker waker = WAKER_INIT; /* the worker wakes the loop with the new list */
 static void (*on_updated)(void *arg);
 static void *on_updated_arg;
 static struct wedding_list current; /* what calendars_weddings() returns */
@@ -512,8 +512,7 @@ static void publish(void)
         wedding_list_free(&published);
         published = merged;
         published_once = true;
-        char byte = 1;
-        if (write(fx.wake_wr, &byte, 1) < 0 && errno != EAGAIN)
+        if (!waker_wake(&waker))
             log_error("calendars: cannot wake the event loop: %s", strerror(errno));
     } else {
         wedding_list_free(&merged);
@@ -605,11 +604,8 @@ static void *worker_main(void *unused)
 
 /* ---- loop side ---- */
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
-    char buf[64];
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
     pthread_mutex_lock(&fx.mu);
     bool ready = fx.handoff_ready;
     if (ready) {
@@ -655,23 +651,8 @@ bool calendars_start(const struct calendar_source *src, int n, const char *defau
         snprintf(err, errlen, "the calendar worker is already running");
         return false;
     }
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(err, errlen, "cannot create the calendar worker's wake-up pipe: %s", strerror(errno));
+    if (!waker_open(&waker, loop_base(), on_wake, NULL, err, errlen))
         return false;
-    }
-    wake_ev = event_new(loop_base(), fds[0], EV_READ | EV_PERSIST, on_wake, NULL);
-    if (wake_ev == NULL || event_add(wake_ev, NULL) != 0) {
-        snprintf(err, errlen, "cannot watch the calendar worker's wake-up pipe");
-        if (wake_ev != NULL)
-            event_free(wake_ev);
-        wake_ev = NULL;
-        close(fds[0]);
-        close(fds[1]);
-        return false;
-    }
-    fx.wake_rd = fds[0];
-    fx.wake_wr = fds[1];
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -690,11 +671,7 @@ bool calendars_start(const struct calendar_source *src, int n, const char *defau
         free(fx.next_src);
         fx.next_src = NULL;
         fx.reload = false;
-        event_free(wake_ev);
-        wake_ev = NULL;
-        close(fds[0]);
-        close(fds[1]);
-        fx.wake_rd = fx.wake_wr = -1;
+        waker_close(&waker);
         pthread_cond_destroy(&fx.cv);
         curl_global_cleanup();
         return false;
@@ -735,11 +712,7 @@ void calendars_stop(void)
     fx.handoff_ready = false;
     fx.nstatus = 0;
     wedding_list_free(&current);
-    event_free(wake_ev);
-    wake_ev = NULL;
-    close(fx.wake_rd);
-    close(fx.wake_wr);
-    fx.wake_rd = fx.wake_wr = -1;
+    waker_close(&waker);
     pthread_cond_destroy(&fx.cv);
     curl_global_cleanup();
 }

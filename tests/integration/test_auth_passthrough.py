@@ -77,7 +77,7 @@ def test_prewarm_waits_for_the_first_client(wedpool, pg):
     only_secrets(wedpool, **{USER: ensure_role(pg, USER, PASSWORD)})
     wedpool.databases["ptdb"] = f"host=127.0.0.1 port={pg.port} dbname=appdb user={USER} min_pool_size=2"
     wedpool.start()
-    time.sleep(1.5)
+    time.sleep(1.5)  # several janitor passes that would pre-warm: none may try (an absence to observe)
     assert server_conns(pg, USER) == []
     assert "login failed" not in wedpool.log()
     with wedpool.connect(user=USER, dbname="ptdb", password=PASSWORD) as c:

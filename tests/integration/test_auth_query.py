@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from helpers import WireError, free_port, spawn, startup_packet
+from helpers import wait_for, WireError, free_port, spawn, startup_packet
 
 USER, PASSWORD = "aquser", "aq-pass-1"
 
@@ -80,7 +80,7 @@ def test_cache_expires(aq):
     aq.start()
     with aq.connect(user=USER, password=PASSWORD) as c:
         c.execute("select 1")
-    time.sleep(1.3)
+    time.sleep(1.3)  # past auth_query_cache_s: the cached answer expires
     with aq.connect(user=USER, password=PASSWORD) as c:
         c.execute("select 1")
     assert lookups(aq) == 2
@@ -180,7 +180,7 @@ def test_client_leaving_during_a_lookup(aq):
     aq.start()
     with aq.wire() as w:
         w.send(startup_packet({"user": USER, "database": "appdb"}))
-    time.sleep(0.8)
+    assert wait_for(lambda: f'auth_query: user "{USER}" found' in aq.log(), 5)
     with aq.connect(user=USER, password=PASSWORD) as c:
         assert c.execute("select 1").fetchone() == (1,)
     assert lookups(aq) == 1

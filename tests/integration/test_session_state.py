@@ -290,7 +290,7 @@ def test_listen_notify_transaction_mode(wedpool):
         got_d = []
         d.add_notify_handler(lambda n: got_d.append(n))
         d.execute("notify wedchan, 'nobody'")
-        time.sleep(0.3)
+        time.sleep(0.3)  # time for a stray delivery to show up (an absence to observe)
         for _ in range(3):
             d.execute("select 1")
         assert got_d == []
