@@ -244,15 +244,35 @@ class Wedpool:
         return self.ini
 
     def start(self, env=None, wait=True):
-        ini = self.write_config()
-        e = dict(os.environ)
-        e.update(env or {})
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([WEDPOOL_BIN, "-c", str(ini)], stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=sanitizer_env(e))
-        if wait:
-            self.wait_ready()
+        # free_port() only finds a port that was free a moment ago: another process on the machine
+        # may bind it first. That is the test machine's race, not wedpool's failure: new ports, again.
+        for attempt in range(3):
+            ini = self.write_config()
+            e = dict(os.environ)
+            e.update(env or {})
+            self.logf = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([WEDPOOL_BIN, "-c", str(ini)], stdout=self.logf,
+                                         stderr=subprocess.STDOUT, env=sanitizer_env(e))
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                if attempt == 2 or self.proc.poll() is None or "cannot listen" not in self.log():
+                    raise
+            self._new_ports()
         return self
+
+    def _new_ports(self):
+        old = {str(self.port): str(free_port()), str(self.http_port): str(free_port())}
+        self.port, self.http_port = int(old[str(self.port)]), int(old[str(self.http_port)])
+        for k, v in list(self.settings.items()):
+            text = str(v)
+            for before, after in old.items():
+                if text == before or text.endswith(":" + before):
+                    text = text[: len(text) - len(before)] + after
+            self.settings[k] = type(v)(text) if isinstance(v, int) else text
 
     def wait_ready(self, timeout=10):
         deadline = time.time() + timeout
