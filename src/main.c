@@ -27,6 +27,7 @@
 #include "plan.h"
 #include "scaler.h"
 #include "server.h"
+#include "takeover.h"
 #include "tls.h"
 
 struct runtime rt;
@@ -179,6 +180,8 @@ static void usage(FILE *out)
     fprintf(out,
             "wedpool %s: a PostgreSQL connection pooler for wedding-day traffic\n"
             "usage: wedpool -c FILE              run in the foreground\n"
+            "       wedpool --takeover -c FILE   replace the running wedpool (same takeover_socket) without\n"
+            "                                    refusing a connection: it hands over its listening sockets\n"
             "       wedpool --check-config -c FILE   validate FILE and exit\n"
             "       wedpool plan -c FILE [--from YYYY-MM-DD] [--days N] [--json FILE] [--svg FILE]\n"
             "                                    the capacity plan from the calendars (exit 3: over capacity)\n"
@@ -190,12 +193,13 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'C'},
+                                         {"takeover", no_argument, NULL, 'T'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc >= 2 && strcmp(argv[1], "plan") == 0)
         return plan_main(argc - 1, argv + 1); /* the capacity plan: no proxy, no loop */
-    bool check_only = false;
+    bool check_only = false, takeover = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (opt) {
@@ -204,6 +208,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check_only = true;
+            break;
+        case 'T':
+            takeover = true;
             break;
         case 'V':
             printf("wedpool %s\n", WEDPOOL_VERSION);
@@ -264,10 +271,22 @@ int main(int argc, char **argv)
         log_error("invalid configuration: %s", err);
         return 1;
     }
-    if (!listener_start(&rt.cfg))
+    if (takeover) {
+        if (!takeover_receive(&rt.cfg, err, sizeof(err))) {
+            log_error("--takeover: %s", err);
+            if (rt.cfg.logfile[0] != '\0')
+                fprintf(stderr, "wedpool: --takeover: %s\n", err);
+            return 1;
+        }
+    } else if (!listener_start(&rt.cfg)) {
         return 1;
-    if (!http_start(rt.cfg.http_listen))
+    }
+    if (http_listen_fd() < 0 && !http_start(rt.cfg.http_listen))
         return 1;
+    if (!takeover_listen(&rt.cfg, err, sizeof(err))) {
+        log_error("%s", err);
+        return 1;
+    }
     if (rt.cfg.dns_nameserver[0] != '\0' && loop_dns() == NULL)
         return 1; /* the reason is logged */
     if (!write_pidfile(rt.cfg.pidfile))
@@ -290,11 +309,13 @@ int main(int argc, char **argv)
     }
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
+    takeover_commit(); /* the process we replace stops accepting: we are ready */
 
     loop_run();
 
     log_info("wedpool stopping");
     listener_stop();
+    takeover_stop();
     http_stop();
     push_stop();
     scaler_stop();
@@ -308,8 +329,8 @@ int main(int argc, char **argv)
     evsignal_del(&sig_hup);
     evsignal_del(&sig_term);
     evsignal_del(&sig_int);
-    if (rt.cfg.pidfile[0] != '\0')
-        unlink(rt.cfg.pidfile);
+    if (rt.cfg.pidfile[0] != '\0' && !rt.handed_over)
+        unlink(rt.cfg.pidfile); /* after a takeover it is the new process's */
     config_free(&rt.cfg);
     tls_shutdown();
     loop_free();

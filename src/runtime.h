@@ -14,6 +14,8 @@ struct runtime {
     bool paused;               /* PAUSE: no server is handed out until RESUME */
     bool shutting_down;        /* SIGTERM / SHUTDOWN: finish transactions, then exit */
     uint64_t shutdown_deadline_us;
+    bool handed_over;          /* takeover: a new process accepts on our sockets; we finish our clients'
+                                * transactions (until shutdown_deadline_us) and exit, removing no file */
     uint64_t start_us;
     time_t start_wall;
     uint64_t reloads;

@@ -117,6 +117,7 @@ static const struct setting settings[] = {
     S_STR(server_tls_ciphers, "default", true),
     S_STR(logfile, "", false),
     S_STR(pidfile, "", false),
+    S_STR(takeover_socket, "", false),
     {"log_level", T_ENUM, offsetof(struct wp_config, log_level), sizeof(((struct wp_config *)0)->log_level), "info", 0, 0,
      true, log_level_names, false},
 };

@@ -98,6 +98,9 @@ struct wp_config {
     char stats_users[1024];       /* comma-separated; may only SHOW */
     char logfile[WP_PATH_MAX];
     char pidfile[WP_PATH_MAX];
+    char takeover_socket[WP_PATH_MAX]; /* unix socket a `wedpool --takeover` asks for our listening sockets;
+                                        * "" = <unix_socket_dir>/.s.WEDPOOL.<port>, else <pidfile>.takeover;
+                                        * "off" = no takeover */
     char log_level[16];           /* debug | info | warning | error */
 
     int reserve_pool_size;        /* emergency connections above max_pool_size, only for reserve=yes lanes */

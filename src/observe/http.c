@@ -19,6 +19,7 @@
 #include "runtime.h"
 
 static struct evhttp *http;
+static struct evhttp_bound_socket *bound; /* the listening socket (a takeover hands it over) */
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *ctype, const void *body,
                   size_t len)
@@ -144,6 +145,32 @@ done:
         evhttp_uri_free(parsed);
 }
 
+static bool http_new(void)
+{
+    http = evhttp_new(loop_base());
+    if (http == NULL)
+        return false;
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+    evhttp_set_max_headers_size(http, 16384);
+    evhttp_set_max_body_size(http, 65536);
+    evhttp_set_timeout(http, 10);
+    evhttp_set_gencb(http, handle, NULL);
+    return true;
+}
+
+/* After binding (or adopting) the listening socket: logs the outcome, cleans up on failure. */
+static bool http_bound(const char *listen, const char *how)
+{
+    if (bound == NULL) {
+        log_error("cannot listen for HTTP on %s%s", listen, how);
+        evhttp_free(http);
+        http = NULL;
+        return false;
+    }
+    log_info("HTTP endpoint on %s%s (/metrics, /api/metrics/database/pool, /healthz, /readyz)", listen, how);
+    return true;
+}
+
 bool http_start(const char *listen)
 {
     if (listen == NULL || listen[0] == '\0')
@@ -157,22 +184,31 @@ bool http_start(const char *listen)
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
     int port = atoi(colon + 1);
-    http = evhttp_new(loop_base());
-    if (http == NULL)
+    if (!http_new())
         return false;
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-    evhttp_set_max_headers_size(http, 16384);
-    evhttp_set_max_body_size(http, 65536);
-    evhttp_set_timeout(http, 10);
-    evhttp_set_gencb(http, handle, NULL);
-    if (evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port) == NULL) {
-        log_error("cannot listen for HTTP on %s", listen);
-        evhttp_free(http);
-        http = NULL;
+    bound = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
+    return http_bound(listen, "");
+}
+
+bool http_adopt(int fd, const char *listen)
+{
+    evutil_make_socket_nonblocking(fd);
+    if (!http_new())
         return false;
-    }
-    log_info("HTTP endpoint on %s (/metrics, /api/metrics/database/pool, /healthz, /readyz)", listen);
-    return true;
+    bound = evhttp_accept_socket_with_handle(http, fd);
+    return http_bound(listen, " taken over");
+}
+
+int http_listen_fd(void)
+{
+    return bound != NULL ? (int)evhttp_bound_socket_get_fd(bound) : -1;
+}
+
+void http_stop_accepting(void)
+{
+    if (http != NULL && bound != NULL)
+        evhttp_del_accept_socket(http, bound); /* closes our descriptor; requests in progress finish */
+    bound = NULL;
 }
 
 void http_stop(void)
@@ -180,4 +216,5 @@ void http_stop(void)
     if (http != NULL)
         evhttp_free(http);
     http = NULL;
+    bound = NULL;
 }

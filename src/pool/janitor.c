@@ -7,6 +7,7 @@
 #include "pool.h"
 #include "runtime.h"
 #include "scaler.h"
+#include "takeover.h"
 
 #define JANITOR_INTERVAL_US 100000u    /* 10 times a second */
 #define STATS_PERIOD_US 15000000u      /* SHOW STATS averages */
@@ -49,6 +50,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     pool_janitor(now);
     stats_period(now);
     admin_tick();
+    if (rt.handed_over && !rt.shutting_down)
+        takeover_drain_tick(now);
     if (rt.shutting_down) {
         if (shutdown_done()) {
             log_info("shutdown: all transactions finished");

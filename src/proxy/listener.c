@@ -180,6 +180,40 @@ bool listener_start(const struct wp_config *cfg)
     return true;
 }
 
+int listener_sockets(int *fds, const char **unix_paths, int max)
+{
+    int n = 0;
+    for (int i = 0; i < nlisteners && n < max; i++, n++) {
+        fds[n] = listeners[i].fd;
+        unix_paths[n] = listeners[i].unix_path;
+    }
+    return n;
+}
+
+bool listener_adopt(int fd, const char *unix_path)
+{
+    if (nlisteners >= MAX_LISTENERS)
+        return false;
+    evutil_make_socket_nonblocking(fd);
+    add_listener(fd, unix_path != NULL && unix_path[0] != '\0' ? unix_path : NULL);
+    return true;
+}
+
+int listener_count(void)
+{
+    return nlisteners;
+}
+
+/* The sockets went to another process (takeover): stop accepting and close our descriptors only.
+ * The sockets themselves live on in the new process, so no connection attempt is refused, and
+ * the unix socket file is its now. */
+void listener_handover(void)
+{
+    for (int i = 0; i < nlisteners; i++)
+        listeners[i].unix_path[0] = '\0';
+    listener_stop();
+}
+
 void listener_stop(void)
 {
     if (accept_paused) {
