@@ -76,6 +76,8 @@ static const struct setting settings[] = {
     S_STR(dns_nameserver, "", false),
     S_INT(lane_aging_per_s, "10", 0, 1000000, true),
     S_STR(server_reset_query, "DISCARD ALL", true),
+    S_INT(server_check_delay_s, "30", -1, 86400, true),
+    S_STR(server_check_query, "", true),
     S_ENUM(pin_session_state, "pin", pin_mode_names, true),
     S_INT(autodb_idle_timeout_s, "3600", 1, 604800, true),
     S_STR(admin_users, "postgres", true),

@@ -92,6 +92,9 @@ struct wp_config {
     int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */
     char dns_nameserver[64];      /* "ip[:port]" to ask instead of /etc/resolv.conf's; "" = those */
     char server_reset_query[1024];/* session mode, on release; "" = none */
+    int server_check_delay_s;     /* an idle server unused this long is checked before a client gets it;
+                                   * 0 = always, -1 = never */
+    char server_check_query[1024];/* the check; "" = an empty query (EmptyQueryResponse, ReadyForQuery) */
     int pin_session_state;        /* enum wp_pin_mode */
     int autodb_idle_timeout_s;    /* pools of the wildcard database (and of unknown users) unused this long go */
     char admin_users[1024];       /* comma-separated */

@@ -575,10 +575,28 @@ static void pool_launch_for_demand(struct pool *p, uint64_t now)
     struct lane_occupancy o = pool_occupancy(p);
     int limit;
     int demand = lanes_launch_demand(&o, p->n_waiting, reserve_waiting, p->n_login_wait, p->n_idle, &limit);
-    while (pool_server_total(p) < limit && p->n_login < demand) {
+    /* servers being reset or checked come back through pool_server_ready: they are on the way too */
+    while (pool_server_total(p) < limit && p->n_login + p->n_reset < demand) {
         if (server_launch(p) == NULL)
             return;
     }
+}
+
+/* The idle server to hand out, or NULL. One unused for server_check_delay_s may have died with
+ * PostgreSQL (a restart, a dropped connection) without wedpool seeing it yet: it is checked first
+ * (SV_RESET) and comes back through pool_server_ready, or is closed. Idle servers are LIFO, so once
+ * the head is stale all are: they are checked together. */
+static struct server *pool_take_idle(struct pool *p, uint64_t now)
+{
+    while (!dlist_empty(&p->idle_servers)) {
+        struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
+        int delay = rt.cfg.server_check_delay_s;
+        if (delay < 0 || elapsed_us(now, s->idle_since_us) < (uint64_t)delay * 1000000u)
+            return s;
+        server_set_state(s, SV_RESET);
+        server_check(s);
+    }
+    return NULL;
 }
 
 enum acquire_result pool_acquire(struct client *c)
@@ -586,8 +604,9 @@ enum acquire_result pool_acquire(struct client *c)
     struct pool *p = c->pool;
     uint64_t now = now_us();
     bool reserve = false;
-    if (!rt.paused && !c->login_wait && !dlist_empty(&p->idle_servers) && lane_may_take(p, c->lane, &reserve)) {
-        struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
+    struct server *s;
+    if (!rt.paused && !c->login_wait && !dlist_empty(&p->idle_servers) && lane_may_take(p, c->lane, &reserve) &&
+        (s = pool_take_idle(p, now)) != NULL) {
         link_pair(c, s, reserve);
         return ACQ_LINKED;
     }
@@ -741,9 +760,9 @@ static void pool_serve_idle(struct pool *p)
     while (!rt.paused && p->n_waiting > p->n_login_wait && !dlist_empty(&p->idle_servers)) {
         bool reserve;
         struct client *c = pool_pick_waiter(p, &reserve);
-        if (c == NULL)
+        struct server *s = c != NULL ? pool_take_idle(p, now_us()) : NULL;
+        if (s == NULL)
             break;
-        struct server *s = container_of(dlist_first(&p->idle_servers), struct server, node);
         link_pair(c, s, reserve);
         client_server_assigned(c);
     }

@@ -769,3 +769,15 @@ void server_reset(struct server *s)
     s->synced_sig = 0;
     server_flush(s);
 }
+
+void server_check(struct server *s)
+{
+    log_debug("pool %s/%s: checking server %u, idle for %llu ms", s->pool->name, s->pool->user, s->id,
+              (unsigned long long)(elapsed_us(now_us(), s->idle_since_us) / 1000u));
+    /* EXP_TAG_RESET: an error, or no answer before the connection ends, closes it instead of handing it out */
+    if (!server_send_own_query(s, rt.cfg.server_check_query, EXP_TAG_RESET, 0)) {
+        server_close(s, "out of memory");
+        return;
+    }
+    server_flush(s);
+}

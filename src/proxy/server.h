@@ -33,6 +33,9 @@ void server_sync_clear(struct server *s);
 const char *server_param_verdict(struct pool *p, const char *name, const char *value);
 /* Session mode release: runs the reset query, then the server goes idle. */
 void server_reset(struct server *s);
+/* An idle server unused for server_check_delay_s (now SV_RESET): sends server_check_query; its
+ * answer brings it back through pool_server_ready, a failure or a dead connection closes it. */
+void server_check(struct server *s);
 /* Queues a simple query of wedpool's own, whose output is dropped; a failure retires the server. */
 void server_send_internal_query(struct server *s, const char *sql);
 /* The one test of "this server can serve another client as it is": nothing owed either way, no
