@@ -211,6 +211,8 @@ struct pool {
     bool welcome_ready;
 
     uint64_t last_fail_us;      /* last failed server login, for fast failure */
+    uint64_t last_up_us;        /* a server of the pool was last ready then: failures soon after are a
+                                 * restart, which waiting clients sit out (pool_restarting) */
     char last_fail_state[6];
     char last_fail_msg[256];
 

@@ -518,9 +518,22 @@ static void link_pair(struct client *c, struct server *s, bool reserve)
         s->sync_failed = true; /* out of memory: server_pump refuses the client once the rest is in */
 }
 
+/* The backend served a moment ago (within server_connect_timeout_ms) and now fails in a way a
+ * restart does (class 08 connection failures, class 57 shutting down / starting up, 53300): clients
+ * keep waiting for it to come back rather than fail, so only the transactions in flight during a
+ * PostgreSQL restart get an error. A backend that stays down fails them once that time is over;
+ * one that was never up (or refuses the login) fails them at once. */
+static bool pool_restarting(const struct pool *p, uint64_t now)
+{
+    const char *st = p->last_fail_state;
+    bool transient = strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 || strcmp(st, "53300") == 0;
+    return transient && p->last_up_us != 0 &&
+           elapsed_us(now, p->last_up_us) < (uint64_t)rt.cfg.server_connect_timeout_ms * 1000u;
+}
+
 static bool pool_fast_failing(const struct pool *p, uint64_t now)
 {
-    if (p->last_fail_us == 0 || p->n_idle + p->n_active + p->n_reset > 0)
+    if (p->last_fail_us == 0 || p->n_idle + p->n_active + p->n_reset > 0 || pool_restarting(p, now))
         return false;
     return elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u;
 }
@@ -660,6 +673,7 @@ void pool_server_ready(struct server *s)
             pool_launch_for_demand(p, now_us());
         return;
     }
+    p->last_up_us = now_us();
     if (p->n_login_wait > 0 && p->welcome_ready)
         pool_finish_login_waiters(p);
     bool reserve = false;
@@ -742,7 +756,7 @@ void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg)
     strlcpy_ok(p->last_fail_state, sqlstate, sizeof(p->last_fail_state));
     strlcpy_ok(p->last_fail_msg, msg, sizeof(p->last_fail_msg));
     p->stats.server_connect_failures++;
-    if (p->n_idle + p->n_active + p->n_reset + p->n_login > 0)
+    if (p->n_idle + p->n_active + p->n_reset + p->n_login > 0 || pool_restarting(p, p->last_fail_us))
         return;
     /* Nothing alive and nothing on the way: the backend is down. Fail fast, do not let waiters
      * sit until acquire_timeout_ms. */

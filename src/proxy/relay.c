@@ -583,12 +583,19 @@ void server_pump(struct server *s)
     if (s->release_pending) {
         s->release_pending = false;
         if (b->parsed < b->len) {
-            server_protocol_error(s, "%u bytes after the end of a transaction", b->len - b->parsed);
-            return;
+            /* Bytes after the end of the transaction answer nothing the client asked: the server's
+             * FATAL as PostgreSQL shuts down, most likely. The client has its whole answer and keeps
+             * its connection; the server, in a state wedpool cannot vouch for, is closed. */
+            log_info("pool %s/%s: server %u: %u bytes after the end of a transaction (PostgreSQL ending the "
+                     "session?); closing it, client %u unaffected", p->name, p->user, s->id, b->len - b->parsed,
+                     c->id);
+            pool_unlink(c, UNLINK_LOST);
+            server_close(s, "bytes after the end of a transaction");
+        } else {
+            conn_buf_release_if_empty(sc);
+            conn_want_read(sc, true);
+            pool_unlink(c, UNLINK_RELEASE);
         }
-        conn_buf_release_if_empty(sc);
-        conn_want_read(sc, true);
-        pool_unlink(c, UNLINK_RELEASE);
         if (c->terminate_after_txn)
             client_fail(c, "57P01", "wedpool: terminating connection because the pooler is shutting down");
         else if (c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done)

@@ -98,8 +98,12 @@ def test_backend_killed_between_transactions_next_transaction_works(wedpool):
 # PostgreSQL restarted under load
 
 BROKEN = ("57P01", "08006", "57P03", None)  # shut down / connection lost / starting up
-# a transaction in flight when PostgreSQL shut down: its backend's 57P01, or wedpool's 08006
-IN_FLIGHT = ("terminating connection due to administrator command", "server connection lost")
+# a transaction in flight when PostgreSQL shut down: its backend's 57P01 (wedpool forwards it, then
+# closes), or wedpool's 08006; a client that was between two statements of its transaction may
+# write its next one into the closed socket, and libpq then reports the close without the message
+# (as it does connected to PostgreSQL directly)
+IN_FLIGHT = ("terminating connection due to administrator command", "server connection lost",
+             "server closed the connection unexpectedly")
 # one that started while PostgreSQL was down: wedpool's fast failure naming the pool and the reason
 WHILE_DOWN = ('server login for pool "appdb/app" failed', "could not connect to server")
 
@@ -179,6 +183,11 @@ def test_postgres_restart_under_load(wedpool):
     in_flight = [e for e in work.errors if any(m in e[3] for m in IN_FLIGHT)]
     while_down = [e for e in work.errors if any(m in e[3] for m in WHILE_DOWN)]
     assert len(in_flight) + len(while_down) == len(work.errors), work.errors
+    assert not while_down, while_down  # new transactions sit out the restart
+    per_client = {}
+    for e in work.errors:
+        per_client[e[1]] = per_client.get(e[1], 0) + 1
+    assert all(n == 1 for n in per_client.values()), per_client  # at most the one transaction in flight
     assert {e[2] for e in work.errors} <= set(BROKEN), work.errors
     print(f"restart under load: pg_ctl restart -m fast took {t1 - t0:.2f} s; {len(work.ok)} clients, "
           f"{sum(work.ok)} transactions committed; {len(in_flight)} in-flight transactions ended with 57P01, "
@@ -194,3 +203,31 @@ def test_postgres_restart_under_load(wedpool):
     assert wait_for(lambda: wedpool.pool()["sv_idle"] >= 4, timeout=10), wedpool.pool()
     with wedpool.connect() as c:
         assert c.execute("select 1").fetchone()[0] == 1
+
+
+def test_a_backend_that_stays_down_fails_waiters_after_server_connect_timeout(wedpool):
+    """Sitting out a restart is bounded: when PostgreSQL does not come back, a client waiting for it
+    gets a clear error within server_connect_timeout_ms (+ one login retry), not acquire_timeout_ms."""
+    wedpool.settings.update(server_connect_timeout_ms=1500, server_login_retry_ms=200, acquire_timeout_ms=60000)
+    wedpool.start()
+    pg = wedpool.pg
+    with wedpool.connect() as a:
+        a.execute("select 1")
+        as_postgres(PGBIN / "pg_ctl", "-D", pg.data, "-m", "fast", "-w", "stop")
+        try:
+            t0 = time.time()
+            with pytest.raises(psycopg.OperationalError) as e:
+                a.execute("select 1")
+            waited = time.time() - t0
+        finally:
+            as_postgres(PGBIN / "pg_ctl", "-D", pg.data, "-l", f"{pg.dir}/log", "-w", "start")
+    assert 0.5 < waited < 1.5 + 1.0, waited
+    assert "server login for pool \"appdb/app\" failed" in str(e.value), e.value
+
+    def serves():
+        try:
+            with wedpool.connect() as b:
+                return b.execute("select 1").fetchone()[0] == 1
+        except psycopg.OperationalError:  # within server_login_retry_ms of the last failure
+            return False
+    assert wait_for(serves, timeout=5)  # once it is back, the pool serves again
