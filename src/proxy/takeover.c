@@ -24,6 +24,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "runtime.h"
+#include "server.h"
 
 #define TK_MAGIC_ASK 0x57505431u   /* "WPT1": the new process asks for the sockets */
 #define TK_MAGIC_OFFER 0x57505432u /* the running one sends them */
@@ -327,13 +328,27 @@ void takeover_stop(void)
     }
 }
 
-/* An idle client with nothing buffered, quiet for TK_IDLE_CLOSE_US (its last request, or its login). */
+/* A client between transactions with nothing buffered, quiet for TK_IDLE_CLOSE_US (since its last
+ * request, or its login). One holding its server between transactions (session mode, or pinned by
+ * session state) counts when that server is at an idle boundary. */
 static bool idle_long_enough(const struct client *c, uint64_t now)
 {
     if (c->conn.buf != NULL && c->conn.buf->len > c->conn.buf->done)
         return false;
     uint64_t last = c->wait_start_us > c->connect_us ? c->wait_start_us : c->connect_us;
+    if (c->server != NULL) {
+        if (!server_idle_boundary(c->server) || c->conn.pkt_left != 0)
+            return false;
+        if (c->server->query_start_us > last)
+            last = c->server->query_start_us;
+    }
     return elapsed_us(now, last) >= TK_IDLE_CLOSE_US;
+}
+
+static void drain_close(struct client *c)
+{
+    client_fail(c, "57P01", "wedpool: terminating connection because this wedpool process was replaced (takeover); "
+                "reconnect");
 }
 
 void takeover_drain_tick(uint64_t now)
@@ -348,9 +363,7 @@ void takeover_drain_tick(uint64_t now)
             struct client *c = container_of(q, struct client, node);
             c->terminate_after_txn = true;
             if (late || idle_long_enough(c, now))
-                client_fail(c, "57P01",
-                            "wedpool: terminating connection because this wedpool process was replaced (takeover); "
-                            "reconnect");
+                drain_close(c);
             else
                 left++;
         }
@@ -358,7 +371,13 @@ void takeover_drain_tick(uint64_t now)
         int nw = pool_waiting_lists(p, waiting);
         for (int i = 0; i < nw; i++)
             dlist_for_each_safe(q, qt, waiting[i]) container_of(q, struct client, node)->terminate_after_txn = true;
-        dlist_for_each_safe(q, qt, &p->active_clients) container_of(q, struct client, node)->terminate_after_txn = true;
+        dlist_for_each_safe(q, qt, &p->active_clients)
+        {
+            struct client *c = container_of(q, struct client, node);
+            c->terminate_after_txn = true;
+            if (idle_long_enough(c, now))
+                drain_close(c);
+        }
         left += p->n_waiting + p->n_cl_active;
     }
     if (left == 0) {

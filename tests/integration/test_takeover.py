@@ -161,16 +161,19 @@ def test_transaction_open_in_the_old_process_completes(tk):
         b.execute("delete from takeover_t")
 
 
-def test_idle_client_of_the_old_process_is_closed_between_transactions(tk):
+@pytest.mark.parametrize("dbname", ["appdb", "sess"])
+def test_idle_client_of_the_old_process_is_closed_between_transactions(tk, dbname):
+    """Transaction mode, and session mode where the idle client holds its server."""
+    tk.databases["sess"] = f"host=127.0.0.1 port={tk.pg.port} dbname=appdb pool_mode=session"
     tk.start()
-    a = tk.connect()
+    a = tk.connect(dbname=dbname)
     a.execute("select 1")
     old, new, _ = take_over(tk)
-    old.wait(10)  # an idle client does not hold the old process up
+    old.wait(5)  # an idle client does not hold the old process up (shutdown_timeout_ms is 10 s)
     with pytest.raises(psycopg.OperationalError):
         a.execute("select 1")
     a.close()
-    with tk.connect() as b:  # it reconnects, to the new process
+    with tk.connect(dbname=dbname) as b:  # it reconnects, to the new process
         assert b.execute("select 1").fetchone()[0] == 1
 
 
