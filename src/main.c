@@ -289,8 +289,8 @@ int main(int argc, char **argv)
     }
     if (rt.cfg.dns_nameserver[0] != '\0' && loop_dns() == NULL)
         return 1; /* the reason is logged */
-    if (!write_pidfile(rt.cfg.pidfile))
-        return 1;
+    if (!takeover && !write_pidfile(rt.cfg.pidfile))
+        return 1; /* after a takeover: once serving, so a new process that fails to start leaves the old one's */
     evsignal_assign(&sig_hup, loop_base(), SIGHUP, on_signal, NULL);
     evsignal_assign(&sig_term, loop_base(), SIGTERM, on_signal, NULL);
     evsignal_assign(&sig_int, loop_base(), SIGINT, on_signal, NULL);
@@ -309,7 +309,10 @@ int main(int argc, char **argv)
     }
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
-    takeover_commit(); /* the process we replace stops accepting: we are ready */
+    if (takeover) {
+        takeover_commit(); /* the process we replace stops accepting: we are ready */
+        write_pidfile(rt.cfg.pidfile);
+    }
 
     loop_run();
 

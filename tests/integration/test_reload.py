@@ -90,6 +90,7 @@ def test_every_restart_only_key_is_kept_and_reported(wedpool, tmp_path):
         "pg_stats_interval_s": 7, "dogstatsd_addr": "127.0.0.1:9", "otlp_endpoint": "http://127.0.0.1:9/v1/metrics",
         "otlp_headers": "api-key=s3cr3t-t0ken", "push_interval_s": 3, "logfile": str(tmp_path / "other.log"),
         "pidfile": str(tmp_path / "wedpool.pid"), "calendar_horizon_days": 30,
+        "takeover_socket": str(tmp_path / "tk.sock"),
     }
     before_rows = config_rows(wedpool)
     restart_only = {k for k, r in before_rows.items() if r["changeable"] == "no"}

@@ -27,6 +27,7 @@ def tk(wedpool):
     path must fit in 108 bytes; pytest's tmp_path may not)."""
     d = tempfile.mkdtemp(prefix="wp-tk-")
     wedpool.settings.update(pidfile=str(wedpool.dir / "wedpool.pid"), takeover_socket=f"{d}/takeover.sock",
+                            unix_socket_dir=d,
                             http_listen=f"127.0.0.1:{wedpool.http_port}", shutdown_timeout_ms=10000)
     yield wedpool
     shutil.rmtree(d, ignore_errors=True)
@@ -132,10 +133,13 @@ def test_takeover_under_a_connect_loop_refuses_nobody(tk):
             json.dump(figures, f)
     assert figures["refused"] == 0 and figures["failed"] == 0, (figures, loop.errors[:5])
     assert figures["attempts"] >= 200, figures  # ~600 on an idle machine; fewer when the cores are busy
-    # the last process serves clients, HTTP and the admin console, on the sockets it received
+    # the last process serves clients (TCP and unix socket), HTTP and the admin console, on the
+    # sockets it received; no old process removed a socket file
     assert os.path.exists(tk.settings["takeover_socket"])
     with tk.connect() as c:
         assert c.execute("select 2").fetchone()[0] == 2
+    with tk.connect(host=tk.settings["unix_socket_dir"]) as c:
+        assert c.execute("select 3").fetchone()[0] == 3
     assert http_status(tk) == 200
     assert tk.pool()["cl_active"] == 0
     log = tk.log()
@@ -190,4 +194,38 @@ def test_a_second_wedpool_without_takeover_is_refused(tk):
     out = run_cli("-c", tk.ini)
     assert out.returncode == 1
     with tk.connect() as c:  # the running one is untouched
+        assert c.execute("select 1").fetchone()[0] == 1
+
+
+def test_a_takeover_that_never_says_go_leaves_the_old_process_serving(tk):
+    """A new process that receives the sockets and dies before it serves (here: a fake one that
+    hangs up) changes nothing: the running process keeps accepting."""
+    import socket
+    import struct
+    tk.start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(tk.settings["takeover_socket"])
+        s.sendall(struct.pack("=II", 0x57505431, 1))
+        data, fds, _, _ = socket.recv_fds(s, 4096, 16)
+        for fd in fds:
+            os.close(fd)
+        assert len(fds) == 4  # TCP, unix socket, HTTP, the takeover socket
+    assert wait_for(lambda: "abandoned" in tk.log()), tk.log()[-2000:]
+    for _ in range(3):
+        with tk.connect() as c:
+            assert c.execute("select 1").fetchone()[0] == 1
+    assert http_status(tk) == 200
+    assert tk.proc.poll() is None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # a peer speaking something else
+        s.settimeout(5)
+        s.connect(tk.settings["takeover_socket"])
+        s.sendall(b"GET / HTTP/1.0\r\n")
+        try:
+            assert s.recv(100) == b""  # hung up on
+        except ConnectionResetError:
+            pass  # ... with some of its bytes unread
+    assert "another takeover protocol" in tk.log()
+    _, new, _ = take_over(tk)  # and a real takeover still works afterwards
+    with tk.connect() as c:
         assert c.execute("select 1").fetchone()[0] == 1
