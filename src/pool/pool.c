@@ -932,6 +932,18 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
         }
     }
 
+    /* A reset or check (server_check_delay_s) unanswered that long: the connection died in a way TCP
+     * has not noticed yet (a host gone, a frozen backend). */
+    dlist_for_each_safe(pos, tmp, &p->reset_servers)
+    {
+        struct server *s = container_of(pos, struct server, node);
+        if (elapsed_us(now, s->query_start_us) > connect_limit) {
+            log_warn("pool %s/%s: server %u did not answer its reset or check within server_connect_timeout_ms=%d; "
+                     "closing it", p->name, p->user, s->id, cfg->server_connect_timeout_ms);
+            server_close(s, "no answer to its reset or check");
+        }
+    }
+
     /* Idle servers: lifetime, and idle_timeout above min_pool_size (oldest idle first = tail). */
     uint64_t idle_limit = (uint64_t)cfg->idle_timeout_ms * 1000u;
     uint64_t life_limit = (uint64_t)cfg->server_lifetime_s * 1000000u;

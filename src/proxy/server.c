@@ -757,6 +757,7 @@ bool server_sync_params(struct server *s, struct client *c)
 
 void server_reset(struct server *s)
 {
+    s->query_start_us = now_us(); /* the janitor closes a reset that never answers */
     if (!server_send_own_query(s, rt.cfg.server_reset_query, EXP_TAG_RESET, 0)) {
         server_close(s, "out of memory");
         return;
@@ -774,6 +775,7 @@ void server_check(struct server *s)
 {
     log_debug("pool %s/%s: checking server %u, idle for %llu ms", s->pool->name, s->pool->user, s->id,
               (unsigned long long)(elapsed_us(now_us(), s->idle_since_us) / 1000u));
+    s->query_start_us = now_us(); /* the janitor closes a check that never answers */
     /* EXP_TAG_RESET: an error, or no answer before the connection ends, closes it instead of handing it out */
     if (!server_send_own_query(s, rt.cfg.server_check_query, EXP_TAG_RESET, 0)) {
         server_close(s, "out of memory");

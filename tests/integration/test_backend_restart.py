@@ -231,3 +231,24 @@ def test_a_backend_that_stays_down_fails_waiters_after_server_connect_timeout(we
         except psycopg.OperationalError:  # within server_login_retry_ms of the last failure
             return False
     assert wait_for(serves, timeout=5)  # once it is back, the pool serves again
+
+
+def test_a_check_that_never_answers_closes_the_server_and_another_serves(wedpool):
+    """A server connection that is dead without TCP knowing (here: its backend frozen with SIGSTOP)
+    fails its check by not answering within server_connect_timeout_ms: a fresh one serves."""
+    import os
+    wedpool.settings.update(server_check_delay_s=0, server_connect_timeout_ms=1000, max_pool_size=2)
+    wedpool.start()
+    with wedpool.connect() as a:
+        frozen = a.execute("select pg_backend_pid()").fetchone()[0]
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            assert a.execute("select pg_backend_pid()").fetchone()[0] != frozen
+            took = time.time() - t0
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+    assert 0.9 < took < 3, took
+    assert "did not answer its reset or check within server_connect_timeout_ms=1000" in wedpool.log()
+    p = wedpool.pool()
+    assert p["cl_active"] == 0 and p["sv_used"] == 0
