@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
@@ -288,12 +289,14 @@ int main(int argc, char **argv)
         log_error("cannot start the wedding calendars: %s", err);
         return 1;
     }
+    alert_start();
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
 
     loop_run();
 
     log_info("wedpool stopping");
+    alert_stop();
     listener_stop();
     http_stop();
     push_stop();

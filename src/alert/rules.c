@@ -71,6 +71,20 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 bool alert_rules_parse(struct alert_rules_conf *rc, const char *key, const char *value, char *err, size_t errlen)
 {
     long v;
+    int bit = -1;
+    for (int i = 0; i < AR_COUNT; i++)
+        if (strcmp(key, rule_def[i].name) == 0)
+            bit = i;
+    if (strcmp(key, "renotify_min") == 0)
+        bit = AR_COUNT;
+    else if (strcmp(key, "runbook_base") == 0)
+        bit = AR_COUNT + 1;
+    if (bit >= 0 && (rc->lines_seen & (1u << bit))) {
+        snprintf(err, errlen, "given twice");
+        return false;
+    }
+    if (bit >= 0)
+        rc->lines_seen |= 1u << bit;
     if (strcmp(key, "renotify_min") == 0) {
         if (!parse_long(value, 0, 10080, &v)) {
             snprintf(err, errlen, "'%s' is not a number of minutes in 0..10080 (0 = never)", value);
@@ -243,6 +257,10 @@ void alert_step(struct alert *a, bool condition, enum alert_severity sev, time_t
             send = renotify_min > 0 && !a->acked && now - a->notified_at[ch] >= (time_t)renotify_min * 60;
         if (!send)
             continue;
+        if (!told && !out->fired && !out->severity_changed)
+            out->escalated = true;
+        else if (told && a->notified_sev[ch] == sev)
+            out->renotified = true;
         a->notified |= 1u << ch;
         a->notified_at[ch] = now;
         a->notified_sev[ch] = sev;

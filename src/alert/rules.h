@@ -38,6 +38,7 @@ struct alert_rules_conf {
     struct alert_rule_conf rule[AR_COUNT];
     int renotify_min;         /* re-send a firing, unacknowledged alert this often; 0 = never */
     char runbook_base[ALERT_RUNBOOK_BASE_MAX]; /* prefix of runbook links ("docs/runbook.md") */
+    uint32_t lines_seen;      /* keys given in the file (bit per rule, then renotify_min, runbook_base) */
 };
 
 void alert_rules_defaults(struct alert_rules_conf *rc);
@@ -99,6 +100,8 @@ struct alert_step_out {
     bool resolved;            /* the notifications are resolves */
     bool fired;               /* pending -> firing in this step */
     bool severity_changed;
+    bool escalated;           /* a channel told for the first time after the alert fired (after_min) */
+    bool renotified;          /* a channel told again of the same state (renotify_min) */
 };
 
 /* Initialises an idle alert. */

@@ -10,6 +10,7 @@
 #include "hba.h"
 #include "lanes.h"
 #include "md5.h"
+#include "rules.h"
 #include "scram.h"
 
 #define WP_NAME_MAX 64     /* database and user names (PostgreSQL's NAMEDATALEN) */
@@ -147,6 +148,9 @@ struct wp_config {
     struct calendar_source calendars[CALENDARS_MAX]; /* [calendars] */
     int ncalendars;
     struct forecast_conf forecast;/* [forecast], or the built-in windows */
+
+    /* [alert_rules] (issue #13, rules half; alert/rules.h): thresholds, for_s, renotify_min. All reloadable. */
+    struct alert_rules_conf alert_rules;
 
     struct wp_database *dbs;
     size_t ndbs;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alert.h"
 #include "client.h"
 #include "clock.h"
 #include "fetch.h"
@@ -578,6 +579,53 @@ static void cmd_scale(struct client *c, const char *sql)
     proto_command_complete(&c->conn.out, "SCALE");
 }
 
+/* SHOW ALERTS / SHOW ALERT HISTORY: rows come from alert.c. */
+static void alert_row(void *arg, const char *const *vals)
+{
+    result_row(arg, vals);
+}
+
+static void show_alerts(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_live_cols, alert_live_ncols);
+    alert_live_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+static void show_alert_history(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_history_cols, alert_history_ncols);
+    alert_history_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+/* ACK <key>: the key as typed (keys are case-sensitive), optionally quoted. */
+static void cmd_ack(struct client *c, const char *sql)
+{
+    char key[160];
+    const char *a = skip_words(sql, 1);
+    size_t n = strcspn(a, " \t\n;");
+    if (*a == '\'') {
+        a++;
+        n = strcspn(a, "'");
+    }
+    if (n == 0 || n >= sizeof(key)) {
+        proto_error(&c->conn.out, "ERROR", "42601", "usage: ACK <key> (SHOW ALERTS lists the keys)");
+        return;
+    }
+    memcpy(key, a, n);
+    key[n] = '\0';
+    char msg[320];
+    if (!alert_ack_key(key, c->user, msg, sizeof(msg))) {
+        proto_error(&c->conn.out, "ERROR", "55000", "%s", msg);
+        return;
+    }
+    proto_notice(&c->conn.out, "00000", "%s", msg);
+    proto_command_complete(&c->conn.out, "ACK");
+}
+
 /* Commands with arguments: matched on their leading words. */
 struct admin_arg_cmd {
     const char *text;   /* the leading words, normalised */
@@ -591,6 +639,7 @@ static const struct admin_arg_cmd arg_commands[] = {
     {"PROTECTION OVERRIDE", 2, cmd_override, true,
      "PROTECTION OVERRIDE <minutes> '<reason>': allow capacity cuts while weddings are on (logged, expires)"},
     {"SCALE", 1, cmd_scale, true, "SCALE <database>[.<user>] <n> [FOR <minutes>]: an emergency pool size"},
+    {"ACK", 1, cmd_ack, true, "ACK <key>: acknowledge a firing alert; stops its escalation and renotification"},
 };
 
 struct admin_cmd {
@@ -612,6 +661,8 @@ static const struct admin_cmd commands[] = {
     {"SHOW FORECAST", show_forecast, false, "the next 24 hours in 15-minute steps: multiplier, connections, why"},
     {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},
     {"SHOW PREPARED", show_prepared, false, "named prepared statements in transaction mode: counters"},
+    {"SHOW ALERTS", show_alerts, false, "alerts pending and firing: state, severity, channels told, summary"},
+    {"SHOW ALERT HISTORY", show_alert_history, false, "the last 500 alert state changes and deliveries"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},
     {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert.h"
 #include "auth_query.h"
 #include "pgstats.h"
 #include "fetch.h"
@@ -241,6 +242,7 @@ void metrics_prometheus(struct pbuf *b)
     pgstats_prometheus(b);
     auth_query_prometheus(b);
     scaler_prometheus(b);
+    alert_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
     metrics_calendars(b);
