@@ -360,9 +360,11 @@ static void eval_pool(struct pool *p, uint64_t now_us, time_t now)
             continue;
         }
         snprintf(a->database, sizeof(a->database), "%s", p->name);
-        a->value = v;
-        a->extra = x1;
-        a->extra2 = x2;
+        if (cond) { /* a resolve reports the numbers it fired with */
+            a->value = v;
+            a->extra = x1;
+            a->extra2 = x2;
+        }
         if (step(a, cond, now))
             p->alert_live |= bit;
         else
@@ -387,9 +389,11 @@ static void eval_databases(time_t now)
         if (a == NULL)
             continue;
         snprintf(a->database, sizeof(a->database), "%s", name);
-        a->value = pct;
-        a->extra = (double)used;
-        a->extra2 = (double)slots;
+        if (cond) {
+            a->value = pct;
+            a->extra = (double)used;
+            a->extra2 = (double)slots;
+        }
         step(a, cond, now);
     }
 }
@@ -408,8 +412,10 @@ static void eval_calendars(time_t now)
         struct alert *a = observe("calendar_stale", AR_CALENDAR_STALE, st[i].name, cond);
         if (a == NULL)
             continue;
-        a->value = age;
-        snprintf(a->detail, sizeof(a->detail), "%s", st[i].last_error);
+        if (cond) {
+            a->value = age;
+            snprintf(a->detail, sizeof(a->detail), "%s", st[i].last_error);
+        }
         step(a, cond, now);
     }
 }
@@ -423,7 +429,8 @@ static void eval_channels(time_t now)
         struct alert *a = observe("alert_delivery_failing", AR_ALERT_DELIVERY_FAILING, channel_name(ch), cond);
         if (a == NULL)
             continue;
-        a->value = cond ? (double)(now - since) : 0;
+        if (cond)
+            a->value = (double)(now - since);
         step(a, cond, now);
     }
 }

@@ -1,0 +1,212 @@
+"""Wedding-aware alert rules (issue #13, rules half), on a real PostgreSQL with the fake clock:
+a pool driven over 85 % during a wedding fires one CRITICAL alert in the seeds' wording naming the
+wedding, ACK stops its escalation, it resolves when the load drops; [alert_rules] errors name the
+file and line; a reload changes the thresholds; backend events raise alerts."""
+import json
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from helpers import wait_for
+
+# Saturday 13 June 2026: the wedding runs 13:00-17:00Z.
+WEDDING_ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//wedpool tests//EN
+BEGIN:VEVENT
+UID:smith-jones@wedpool.test
+DTSTAMP:20260601T000000Z
+DTSTART:20260613T130000Z
+DTEND:20260613T170000Z
+SUMMARY:Smith & Jones
+LOCATION:Kew Gardens
+X-WEDPOOL-GUESTS:200
+END:VEVENT
+END:VCALENDAR
+"""
+
+# 1 real second = 1 clock minute: for_s=30 takes half a second, after_min=2 two seconds.
+DURING_WEDDING = {"WEDPOOL_FAKE_NOW": "2026-06-13T13:30:00Z", "WEDPOOL_CLOCK_SPEED": "60"}
+ORDINARY_DAY = {"WEDPOOL_FAKE_NOW": "2026-06-10T10:00:00Z", "WEDPOOL_CLOCK_SPEED": "60"}
+
+
+def add_sections(wedpool, sections):
+    """Appends extra INI sections ({"alert_rules": {...}}) every time the helper writes the file."""
+    if not hasattr(wedpool, "extra_sections"):
+        write = wedpool.write_config
+
+        def write_with_sections():
+            ini = write()
+            with open(ini, "a") as f:
+                for name, keys in wedpool.extra_sections.items():
+                    f.write(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
+            return ini
+        wedpool.write_config = write_with_sections
+    wedpool.extra_sections = sections
+
+
+def configure(wedpool, tmp_path, rules=None):
+    cal = tmp_path / "weddings.ics"
+    cal.write_text(WEDDING_ICS.replace("\n", "\r\n"))
+    wedpool.databases = {"appdb": f"host=127.0.0.1 port={wedpool.pg.port} dbname=appdb user=app"}
+    wedpool.calendars = {"weddings": f"source={cal}"}
+    wedpool.settings.update({"timezone": "Europe/London", "http_listen": f"127.0.0.1:{wedpool.http_port}",
+                             "min_pool_size": 0, "max_pool_size": 10, "reserve_pool_size": 0,
+                             "pg_stats_interval_s": 0, "idle_timeout_ms": 600000})
+    add_sections(wedpool, {"alert_rules": rules if rules is not None else {}})
+
+
+def api(wedpool, path, method="GET"):
+    req = urllib.request.Request(f"http://127.0.0.1:{wedpool.http_port}{path}", method=method)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.read().decode()
+
+
+def alerts(wedpool):
+    return json.loads(api(wedpool, "/api/v1/alerts"))
+
+
+def live(wedpool, key):
+    for a in alerts(wedpool)["alerts"]:
+        if a["key"] == key:
+            return a
+    return None
+
+
+def hold(wedpool, n):
+    """n clients each in an open transaction: n server connections in use."""
+    conns = []
+    for _ in range(n):
+        c = wedpool.connect(autocommit=False)
+        c.execute("select 1")
+        conns.append(c)
+    return conns
+
+
+def release(conns):
+    for c in conns:
+        c.rollback()
+        c.close()
+
+
+KEY = "pool_utilization:appdb/app"
+
+
+def test_pool_over_85_percent_during_a_wedding_fires_critical_once_then_resolves(wedpool, tmp_path):
+    configure(wedpool, tmp_path)
+    wedpool.start(env=DURING_WEDDING)
+    assert wait_for(lambda: json.loads(api(wedpool, "/api/v1/weddings"))["active_weddings"] == 1, timeout=10)
+    conns = hold(wedpool, 9)  # 9 of 10: 90 %
+    try:
+        a = wait_for(lambda: (live(wedpool, KEY) or {}).get("state") == "firing" and live(wedpool, KEY), timeout=10)
+        assert a, alerts(wedpool)
+        assert a["severity"] == "CRITICAL"
+        assert a["summary"] == "Database pool appdb at 90% capacity"
+        assert a["weddings"] == "Smith & Jones" and a["guests_affected"] == 200 and a["active_weddings"] == 1
+        assert a["actions"].split("\n")[:2] == ["Scale pool size", "Check for connection leaks"]
+        assert a["runbook"].endswith("docs/runbook.md#wedpoolpoolutilizationhigh")
+        assert "in use: 9" in a["details"] and "effective_max_pool_size: 10" in a["details"]
+        rows = wedpool.admin("SHOW ALERTS")
+        assert [(r["key"], r["state"], r["severity"]) for r in rows] == [(KEY, "firing", "CRITICAL")]
+        metrics = api(wedpool, "/metrics")
+        assert 'wedpool_alerts_firing{severity="CRITICAL"} 1' in metrics
+        assert "alert pool_utilization:appdb/app firing, CRITICAL: Database pool appdb at 90% capacity" in wedpool.log()
+        assert "Smith & Jones" in wedpool.log()
+    finally:
+        release(conns)
+    assert wait_for(lambda: live(wedpool, KEY) is None, timeout=10), alerts(wedpool)
+    events = [(h["key"], h["event"]) for h in alerts(wedpool)["history"] if h["key"] == KEY]
+    assert events == [(KEY, "firing"), (KEY, "resolved")], events  # exactly one firing, no re-sends
+    hist = wedpool.admin("SHOW ALERT HISTORY")
+    assert [r["event"] for r in hist if r["key"] == KEY] == ["firing", "resolved"]
+    assert "RESOLVED: Database pool appdb at 90% capacity" in [r["detail"] for r in hist][-1]
+    assert 'wedpool_alerts_firing{severity="CRITICAL"} 0' in api(wedpool, "/metrics")
+
+
+def test_ordinary_day_is_high_and_a_blip_shorter_than_for_s_never_fires(wedpool, tmp_path):
+    configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=85 for_s=300"})
+    wedpool.start(env=ORDINARY_DAY)
+    conns = hold(wedpool, 9)
+    try:
+        a = wait_for(lambda: live(wedpool, KEY), timeout=5)
+        assert a and a["state"] == "pending", a
+    finally:
+        release(conns)  # after ~1-2 clock minutes: well under 5
+    assert wait_for(lambda: live(wedpool, KEY) is None, timeout=5)
+    assert not [h for h in alerts(wedpool)["history"] if h["key"] == KEY]
+    # held for longer than for_s: HIGH on an ordinary day
+    wedpool.admin("SHOW ALERTS")
+    conns = hold(wedpool, 9)
+    try:
+        a = wait_for(lambda: (live(wedpool, KEY) or {}).get("state") == "firing" and live(wedpool, KEY), timeout=20)
+        assert a and a["severity"] == "HIGH" and a["weddings"] == "" and a["active_weddings"] == 0, a
+    finally:
+        release(conns)
+
+
+def test_ack_by_admin_and_http(wedpool, tmp_path):
+    configure(wedpool, tmp_path, rules={"clients_waiting": "off"})
+    wedpool.start(env=DURING_WEDDING)
+    with pytest.raises(psycopg.Error) as e:
+        wedpool.admin(f"ACK {KEY}")
+    assert "no firing alert" in str(e.value)
+    with pytest.raises(urllib.error.HTTPError) as he:
+        api(wedpool, f"/api/v1/alerts/{KEY}/ack", method="POST")
+    assert he.value.code == 404
+    conns = hold(wedpool, 10)
+    try:
+        assert wait_for(lambda: (live(wedpool, KEY) or {}).get("state") == "firing", timeout=10)
+        # stats users may look but not acknowledge
+        with pytest.raises(psycopg.Error) as e:
+            wedpool.admin(f"ACK {KEY}", user="stats")
+        assert "permission denied" in str(e.value)
+        assert wedpool.admin(f"ACK {KEY}") == "ACK"
+        a = live(wedpool, KEY)
+        assert a["state"] == "acknowledged" and a["acknowledged"] and a["acked_by"] == "postgres"
+        assert "acknowledged by postgres" in wedpool.log()
+        # the HTTP form, URL-encoded key
+        body = api(wedpool, "/api/v1/alerts/pool_utilization%3Aappdb%2Fapp/ack", method="POST")
+        assert "acknowledged" in body
+        assert live(wedpool, KEY)["acked_by"] == "http"
+        hist = [h["event"] for h in alerts(wedpool)["history"] if h["key"] == KEY]
+        assert hist == ["firing", "ack", "ack"], hist
+    finally:
+        release(conns)
+    # GET only elsewhere
+    with pytest.raises(urllib.error.HTTPError) as he:
+        api(wedpool, "/api/v1/alerts", method="POST")
+    assert he.value.code == 405
+
+
+def test_bad_alert_rules_refused_with_file_and_line_and_reload_applies(wedpool, tmp_path):
+    configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=85 for_s=30", "clients_waiting": "lots"})
+    wedpool.start(wait=False)
+    wedpool.proc.wait(10)
+    assert wedpool.proc.returncode != 0
+    assert "wedpool.ini:" in wedpool.log() and "alert rule 'clients_waiting': 'lots' is not threshold=N" in wedpool.log()
+    # a good file; then a reload lowers the threshold below the load and the alert fires
+    configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=95 for_s=0"})
+    wedpool.start(env=DURING_WEDDING)
+    conns = hold(wedpool, 9)
+    try:
+        assert wait_for(lambda: live(wedpool, KEY) is None, timeout=2.5) is True  # 90 % < 95 %
+        configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=80 for_s=0"})
+        wedpool.write_config()
+        assert wedpool.admin("RELOAD") == "RELOAD"
+        assert wait_for(lambda: (live(wedpool, KEY) or {}).get("state") == "firing", timeout=10)
+        # a bad reload is refused and changes nothing
+        configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=200"})
+        wedpool.write_config()
+        with pytest.raises(psycopg.Error) as e:
+            wedpool.admin("RELOAD")
+        assert "threshold 200 is a percentage" in str(e.value)
+        assert live(wedpool, KEY)["state"] == "firing"
+        # switched off: resolved
+        configure(wedpool, tmp_path, rules={"pool_utilization": "off"})
+        wedpool.write_config()
+        wedpool.admin("RELOAD")
+        assert wait_for(lambda: live(wedpool, KEY) is None, timeout=10)
+    finally:
+        release(conns)
