@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "channel_conf.h"
 #include "fetch.h"
 #include "forecast.h"
 #include "hba.h"
@@ -147,6 +148,9 @@ struct wp_config {
     struct calendar_source calendars[CALENDARS_MAX]; /* [calendars] */
     int ncalendars;
     struct forecast_conf forecast;/* [forecast], or the built-in windows */
+
+    /* [alert_channels] (issue #13, delivery): parsed by alert/channel_conf.c; reloadable */
+    struct channel_conf_list alert_channels;
 
     struct wp_database *dbs;
     size_t ndbs;

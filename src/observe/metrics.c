@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth_query.h"
+#include "channels.h"
 #include "pgstats.h"
 #include "fetch.h"
 #include "health.h"
@@ -243,6 +244,7 @@ void metrics_prometheus(struct pbuf *b)
     scaler_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
+    channels_prometheus(b);
     metrics_calendars(b);
 
     head(b, "wedpool_prepared_statements_client_parses_total", "counter",
