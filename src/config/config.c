@@ -455,8 +455,17 @@ static int on_entry(void *user, const char *section, const char *key, const char
         return 1;
     }
     /* ---- end of [alert_rules] ---- */
+    /* ---- [alert_channels] (issue #13, delivery half) ---- */
+    if (strcmp(section, "alert_channels") == 0) {
+        if (!channel_conf_parse(&ld->cfg->alert_channels, key, value, NULL, err, sizeof(err))) {
+            fail(ld, "alert channel '%s': %s", key, err);
+            return 0;
+        }
+        return 1;
+    }
+    /* ---- end [alert_channels] ---- */
     fail(ld, "unknown section [%s] (expected [wedpool], [databases], [lanes], [lane_rules], [calendars], "
-             "[forecast] or [alert_rules])", section);
+             "[forecast], [alert_channels] or [alert_rules])", section);
     return 0;
 }
 
@@ -747,6 +756,7 @@ void config_free(struct wp_config *cfg)
     }
     lanes_free(&cfg->lanes);
     hba_free(&cfg->hba);
+    channel_conf_free(&cfg->alert_channels); /* [alert_channels] */
     OPENSSL_cleanse(cfg, sizeof(*cfg));
 }
 

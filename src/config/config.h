@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "channel_conf.h"
 #include "fetch.h"
 #include "forecast.h"
 #include "hba.h"
@@ -151,6 +152,9 @@ struct wp_config {
 
     /* [alert_rules] (issue #13, rules half; alert/rules.h): thresholds, for_s, renotify_min. All reloadable. */
     struct alert_rules_conf alert_rules;
+
+    /* [alert_channels] (issue #13, delivery): parsed by alert/channel_conf.c; reloadable */
+    struct channel_conf_list alert_channels;
 
     struct wp_database *dbs;
     size_t ndbs;

@@ -322,6 +322,13 @@ static void show_config(struct client *c)
         const char *vals[] = {v.name, v.value, v.default_value, v.reloadable ? "yes" : "no", v.pending};
         result_row(&r, vals);
     }
+    /* [alert_channels]: one row per channel, secrets shown as ******** (or their env:NAME) */
+    for (int i = 0; i < rt.cfg.alert_channels.n; i++) {
+        char key[96];
+        snprintf(key, sizeof(key), "alert_channels.%s", rt.cfg.alert_channels.ch[i].name);
+        const char *vals[] = {key, rt.cfg.alert_channels.ch[i].shown, "", "yes", NULL};
+        result_row(&r, vals);
+    }
     result_end(&r, "SHOW");
 }
 

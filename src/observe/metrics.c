@@ -7,6 +7,7 @@
 
 #include "alert.h"
 #include "auth_query.h"
+#include "channels.h"
 #include "pgstats.h"
 #include "fetch.h"
 #include "health.h"
@@ -245,6 +246,7 @@ void metrics_prometheus(struct pbuf *b)
     alert_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
+    channels_prometheus(b);
     metrics_calendars(b);
 
     head(b, "wedpool_prepared_statements_client_parses_total", "counter",
