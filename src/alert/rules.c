@@ -405,10 +405,7 @@ void alert_notice_fill(const struct alert *a, const struct alert_rules_conf *rc,
     n->started_at = a->started_at;
     n->at = now;
     describe(a, rc, n);
-    if (resolved) {
-        char tmp[sizeof(n->summary)];
-        put(tmp, sizeof(tmp), "RESOLVED: %s", n->summary);
-        memcpy(n->summary, tmp, sizeof(n->summary));
+    if (resolved) { /* the summary stays as it fired; the channels say RESOLVED (n->resolved) */
         cat(n->details, sizeof(n->details), "firing for: %ld s\n", (long)(now - a->started_at));
     }
     cat(n->details, sizeof(n->details), "severity: %s\n", alert_severity_name(a->severity));

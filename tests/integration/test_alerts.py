@@ -1,9 +1,16 @@
 """Wedding-aware alert rules (issue #13, rules half), on a real PostgreSQL with the fake clock:
 a pool driven over 85 % during a wedding fires one CRITICAL alert in the seeds' wording naming the
-wedding, ACK stops its escalation, it resolves when the load drops; [alert_rules] errors name the
-file and line; a reload changes the thresholds; backend events raise alerts."""
+wedding, delivered once to Slack and PagerDuty (local receivers), escalated by SMS to the second
+tier after its after_min if still firing, resolved (PagerDuty resolve with the same dedup_key) when
+the load drops; ACK stops the escalation; an ordinary alert becoming CRITICAL when a wedding starts
+re-notifies; [alert_rules] errors name the file and line; a reload changes the thresholds."""
+import base64
+import http.server
 import json
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import psycopg
@@ -121,7 +128,7 @@ def test_pool_over_85_percent_during_a_wedding_fires_critical_once_then_resolves
     assert events == [(KEY, "firing"), (KEY, "resolved")], events  # exactly one firing, no re-sends
     hist = wedpool.admin("SHOW ALERT HISTORY")
     assert [r["event"] for r in hist if r["key"] == KEY] == ["firing", "resolved"]
-    assert "RESOLVED: Database pool appdb at 90% capacity" in [r["detail"] for r in hist][-1]
+    assert [r["detail"] for r in hist][-1] == "Database pool appdb at 90% capacity"
     assert 'wedpool_alerts_firing{severity="CRITICAL"} 0' in api(wedpool, "/metrics")
 
 
@@ -208,5 +215,169 @@ def test_bad_alert_rules_refused_with_file_and_line_and_reload_applies(wedpool, 
         wedpool.write_config()
         wedpool.admin("RELOAD")
         assert wait_for(lambda: live(wedpool, KEY) is None, timeout=10)
+    finally:
+        release(conns)
+
+
+# ---------------------------------------------------------------------------------------------
+# delivery through the channels, to local receivers
+
+class Receiver:
+    """An HTTP server in a thread that records every request (path, headers, body, time) and
+    answers 202 with a small JSON body."""
+
+    def __init__(self):
+        self.requests = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                           "at": time.monotonic()})
+                reply = b'{"status":"success","message":"Event processed","dedup_key":"x","sid":"SM1"}'
+                self.send_response(202)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def on(self, prefix):
+        return [r for r in list(self.requests) if r["path"].startswith(prefix)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def channels(receiver, exec_after_min=2):
+    return {
+        "oncall-slack": f"type=slack url={receiver.url}/slack min_severity=HIGH",
+        "oncall-pd": f"type=pagerduty url={receiver.url}/pd routing_key=R0UTINGKEY min_severity=CRITICAL",
+        "exec-sms": f"type=twilio url={receiver.url}/tw account_sid=AC123 auth_token=tok from=+15550100 "
+                    f"to=+15550199 min_severity=CRITICAL after_min={exec_after_min}",
+    }
+
+
+def configure_channels(wedpool, tmp_path, receiver, rules=None, exec_after_min=2):
+    configure(wedpool, tmp_path, rules)
+    add_sections(wedpool, {"alert_rules": rules or {},
+                           "alert_channels": channels(receiver, exec_after_min)})
+
+
+def slack_texts(receiver):
+    return [json.loads(r["body"])["text"] for r in receiver.on("/slack")]
+
+
+def pd_events(receiver):
+    return [json.loads(r["body"]) for r in receiver.on("/pd")]
+
+
+def sms_bodies(receiver):
+    return [urllib.parse.parse_qs(r["body"].decode())["Body"][0] for r in receiver.on("/tw")]
+
+
+def test_wedding_day_scenario_slack_pagerduty_then_sms_escalation_then_resolve(wedpool, tmp_path, receiver):
+    """The seeds' scenario end to end: during a wedding, 90 % of the pool in use produces exactly one
+    CRITICAL Slack message and one PagerDuty trigger naming the wedding, an SMS to the second tier
+    two (clock) minutes later because nobody acknowledged, and resolves everywhere when the load drops."""
+    configure_channels(wedpool, tmp_path, receiver)
+    wedpool.start(env=DURING_WEDDING)
+    assert wait_for(lambda: json.loads(api(wedpool, "/api/v1/weddings"))["active_weddings"] == 1, timeout=10)
+    conns = hold(wedpool, 9)
+    try:
+        assert wait_for(lambda: receiver.on("/slack") and receiver.on("/pd"), timeout=10), receiver.requests
+        slack = receiver.on("/slack")[0]
+        assert json.loads(slack["body"])["text"] == "[CRITICAL] Database pool appdb at 90% capacity"
+        blocks = json.dumps(json.loads(slack["body"])["blocks"])
+        assert "Smith &amp; Jones" in blocks and "Scale pool size" in blocks and "Check for connection leaks" in blocks
+        pd = pd_events(receiver)[0]
+        assert receiver.on("/pd")[0]["path"] == "/pd/v2/enqueue"
+        assert pd["event_action"] == "trigger" and pd["dedup_key"] == KEY and pd["routing_key"] == "R0UTINGKEY"
+        assert pd["payload"]["severity"] == "critical"
+        assert pd["payload"]["summary"] == "Database pool appdb at 90% capacity"
+        assert pd["payload"]["custom_details"]["weddings"] == ["Smith & Jones"]
+        assert pd["payload"]["custom_details"]["guests_affected"] == 200
+        assert not receiver.on("/tw")  # the second tier waits for its after_min
+        # 2 clock minutes later (2 real seconds at speed 60), still firing and unacknowledged: SMS
+        assert wait_for(lambda: receiver.on("/tw"), timeout=10), receiver.requests
+        sms = receiver.on("/tw")[0]
+        waited = sms["at"] - receiver.on("/slack")[0]["at"]
+        assert waited >= 1.5, f"SMS {waited:.2f} s (real) after Slack: before after_min=2 clock minutes"
+        assert sms["path"] == "/tw/2010-04-01/Accounts/AC123/Messages.json"
+        assert sms["headers"]["Authorization"] == "Basic " + base64.b64encode(b"AC123:tok").decode()
+        body = sms_bodies(receiver)[0]
+        assert body.startswith("[CRITICAL] Database pool appdb at 90% capacity") and "Smith & Jones" in body
+        assert len(body) <= 160
+        # exactly one of each while it keeps firing
+        time.sleep(1.5)
+        assert slack_texts(receiver) == ["[CRITICAL] Database pool appdb at 90% capacity"]
+        assert [e["event_action"] for e in pd_events(receiver)] == ["trigger"]
+        assert len(receiver.on("/tw")) == 1
+        hist = alerts(wedpool)["history"]
+        assert [h["event"] for h in hist if h["key"] == KEY and h["event"] != "delivery"] == ["firing", "escalated"]
+        sent = {h["channel"] for h in hist if h["event"] == "delivery" and h["result"] == "sent"}
+        assert sent == {"oncall-slack", "oncall-pd", "exec-sms"}, hist
+    finally:
+        release(conns)
+    # the load drops: every channel that was told hears the resolve; PagerDuty with the same key
+    assert wait_for(lambda: len(pd_events(receiver)) == 2 and len(receiver.on("/slack")) == 2
+                    and len(receiver.on("/tw")) == 2, timeout=10), receiver.requests
+    assert pd_events(receiver)[1] == {"routing_key": "R0UTINGKEY", "event_action": "resolve", "dedup_key": KEY}
+    assert slack_texts(receiver)[1] == "[RESOLVED] Database pool appdb at 90% capacity"
+    assert live(wedpool, KEY) is None
+
+
+def test_ack_stops_escalation(wedpool, tmp_path, receiver):
+    configure_channels(wedpool, tmp_path, receiver)
+    wedpool.start(env=DURING_WEDDING)
+    assert wait_for(lambda: json.loads(api(wedpool, "/api/v1/weddings"))["active_weddings"] == 1, timeout=10)
+    conns = hold(wedpool, 9)
+    try:
+        assert wait_for(lambda: receiver.on("/pd"), timeout=10)
+        assert wedpool.admin(f"ACK {KEY}") == "ACK"
+        time.sleep(4)  # 4 clock minutes: twice exec-sms's after_min
+        assert not receiver.on("/tw"), "the second tier was paged after the ACK"
+        assert len(receiver.on("/slack")) == 1 and len(receiver.on("/pd")) == 1
+    finally:
+        release(conns)
+    assert wait_for(lambda: len(receiver.on("/pd")) == 2, timeout=10)
+    assert pd_events(receiver)[1]["event_action"] == "resolve"
+    assert not receiver.on("/tw")  # never told, so no resolve either
+
+
+def test_ordinary_alert_becomes_critical_when_a_wedding_starts(wedpool, tmp_path, receiver):
+    """HIGH before the ceremony goes to Slack only; at 13:00 the wedding starts, the alert becomes
+    CRITICAL and re-notifies: Slack again and PagerDuty for the first time."""
+    configure_channels(wedpool, tmp_path, receiver, rules={"pool_utilization": "threshold=85 for_s=0"},
+                       exec_after_min=600)
+    wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T12:56:00Z", "WEDPOOL_CLOCK_SPEED": "60"})
+    conns = hold(wedpool, 9)
+    try:
+        assert wait_for(lambda: receiver.on("/slack"), timeout=10)
+        assert slack_texts(receiver)[0] == "[HIGH] Database pool appdb at 90% capacity"
+        assert not receiver.on("/pd")
+        assert wait_for(lambda: receiver.on("/pd"), timeout=10), receiver.requests
+        assert wait_for(lambda: len(receiver.on("/slack")) == 2, timeout=5)
+        assert slack_texts(receiver)[1] == "[CRITICAL] Database pool appdb at 90% capacity"
+        assert pd_events(receiver)[0]["payload"]["custom_details"]["weddings"] == ["Smith & Jones"]
+        events = [h["event"] for h in alerts(wedpool)["history"] if h["key"] == KEY and h["event"] != "delivery"]
+        assert events == ["firing", "severity"], events
     finally:
         release(conns)

@@ -297,7 +297,7 @@ static void test_notice_in_the_seeds_wording(void **state)
     assert_non_null(strstr(n.details, "guests affected: 200"));
     assert_int_equal(n.notify_seq, 1);
     alert_notice_fill(&a, &rc, &w, true, T0 + 90, &n);
-    assert_string_equal(n.summary, "RESOLVED: Database pool appdb at 90% capacity");
+    assert_string_equal(n.summary, "Database pool appdb at 90% capacity");
     assert_true(n.resolved);
     assert_non_null(strstr(n.details, "firing for: 60 s"));
 }
