@@ -198,6 +198,8 @@ static void wedding_names(time_t now)
     if (wctx_names)
         return;
     wctx_names = true;
+    if (wctx.active_weddings == 0)
+        return; /* the context (scaler.c, once a second) decides; names only fill it in */
     const struct wedding_list *w = calendars_weddings();
     size_t len = 0;
     for (size_t i = 0; w != NULL && i < w->n; i++) {
