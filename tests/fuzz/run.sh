@@ -49,6 +49,12 @@ for f in tests/fixtures/calendars/*; do
     case "$f" in *.csv) sel='\x01' ;; esac
     { printf "$sel"; cat "$f"; } >"$out/corpus-fuzz_calendar/seed-$(basename "$f")"
 done
+clang "${flags[@]}" -Isrc/alert tests/fuzz/fuzz_alert_rules.c src/alert/rules.c src/alert/alert_names.c -o "$out/fuzz_alert_rules"
+targets+=(fuzz_alert_rules)
+# Seeds: the documented [alert_rules] lines (selector byte 0), and a state-machine walk (1).
+mkdir -p "$out/corpus-fuzz_alert_rules"
+printf '\x00pool_utilization = threshold=85 for_s=30\nclients_waiting=threshold=50 for_s=15\nbackend_down = for_s=0 off\nrenotify_min = 60\ncalendar_stale = threshold=abc\n' >"$out/corpus-fuzz_alert_rules/seed-lines"
+printf '\x01\x07\x17\x27\x37\x17\xf6\x16\x00\x17\x27\x1f\xf7\x27' >"$out/corpus-fuzz_alert_rules/seed-walk"
 for t in "${targets[@]}"; do
     echo "fuzz: $t for ${secs}s"
     mkdir -p "$out/corpus-$t"
