@@ -625,7 +625,44 @@ const char *channel_circuit_state(int ch)
     return ch >= 0 && ch < S.n ? circuit_names[atomic_load(&S.ch[ch]->circuit)] : "closed";
 }
 
-/* ---- wedpool --test-alert ---- */
+/* ---- wedpool --test-alert, ALERT TEST ---- */
+
+void channels_test_notice(const char *name, enum alert_severity sev, const char *key, struct alert_notice *n)
+{
+    static unsigned seq;
+    memset(n, 0, sizeof(*n));
+    time_t now = clock_now();
+    if (key[0] != '\0')
+        snprintf(n->key, sizeof(n->key), "%s", key);
+    else
+        snprintf(n->key, sizeof(n->key), "test:%.100s", name);
+    snprintf(n->rule, sizeof(n->rule), "test");
+    n->severity = sev;
+    n->test = true;
+    n->started_at = n->at = now;
+    n->notify_seq = ++seq;
+    snprintf(n->summary, sizeof(n->summary), "wedpool test notification for channel %.100s", name);
+    snprintf(n->details, sizeof(n->details), "channel: %s\nhost: %s", name, S.hostname[0] ? S.hostname : "wedpool");
+    snprintf(n->actions, sizeof(n->actions), "Nothing to do: this is a test (wedpool --test-alert or ALERT TEST)");
+    snprintf(n->runbook, sizeof(n->runbook), "docs/runbook.md#alert-channels");
+}
+
+bool channel_stats(int idx, struct channel_stats *out)
+{
+    if (idx < 0 || idx >= S.n)
+        return false;
+    const struct channel *ch = S.ch[idx];
+    memset(out, 0, sizeof(*out));
+    memcpy(out->results, ch->results, sizeof(out->results));
+    out->queued = outbox_pending(ch->ob);
+    out->circuit = channel_circuit_state(idx);
+    out->failing = ch->failing;
+    out->failing_since = ch->failing_since;
+    out->latency_avg_ms = ch->latency_count ? ch->latency_sum_s * 1000.0 / (double)ch->latency_count : 0;
+    out->rate_limit_per_h = ch->conf.rate_limit_per_h;
+    out->firing = ch->nfiring;
+    return true;
+}
 
 bool channels_test_alert(const struct wp_config *cfg, const char *name, struct channel_result *out, char *err,
                          size_t errlen)
@@ -648,19 +685,7 @@ bool channels_test_alert(const struct wp_config *cfg, const char *name, struct c
     }
     ch->conf = *conf;
     struct alert_notice n;
-    memset(&n, 0, sizeof(n));
-    time_t now = clock_now();
-    snprintf(n.key, sizeof(n.key), "test:%s", conf->name);
-    snprintf(n.rule, sizeof(n.rule), "test");
-    n.severity = conf->min_severity;
-    n.test = true;
-    n.started_at = n.at = now;
-    n.notify_seq = 1;
-    snprintf(n.summary, sizeof(n.summary), "wedpool test notification for channel %s", conf->name);
-    snprintf(n.details, sizeof(n.details), "channel: %s\ntype: %s\nhost: %s", conf->name, channel_type_str(conf->type),
-             S.hostname);
-    snprintf(n.actions, sizeof(n.actions), "Nothing to do: this is a test (wedpool --test-alert)");
-    snprintf(n.runbook, sizeof(n.runbook), "docs/runbook.md#alert-channels");
+    channels_test_notice(conf->name, conf->min_severity, "", &n);
     deliver(NULL, ch, &n, now_us(), out);
     out->channel = 0;
     memset(ch, 0, sizeof(*ch));

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "alert.h"
@@ -68,6 +69,23 @@ void channels_on_result(channel_result_fn fn, void *arg);
 bool channel_failing_since(int ch, time_t *since);
 /* Circuit state for SHOW ALERTS / the API: "closed", "open", "half_open". */
 const char *channel_circuit_state(int ch);
+
+/* Counters and state of one channel, for SHOW ALERT_CHANNELS. false if no such channel. */
+struct channel_stats {
+    uint64_t results[ALERT_RESULT_COUNT];
+    int queued;
+    const char *circuit;         /* channel_circuit_state() */
+    bool failing;
+    time_t failing_since;
+    double latency_avg_ms;       /* of the sent ones */
+    int rate_limit_per_h;
+    int firing;                  /* alertmanager: alerts re-sent while firing */
+};
+bool channel_stats(int ch, struct channel_stats *out);
+
+/* A test notice (rule "test", test = true) for channel name: what --test-alert and the admin
+ * console's ALERT TEST send. key "" = "test:<name>". */
+void channels_test_notice(const char *name, enum alert_severity sev, const char *key, struct alert_notice *n);
 
 /* wedpool --test-alert NAME -c FILE: sends a test notice through the channel named name of cfg on
  * the calling thread (no loop needed), with the channel's retries; fills *out. false if no such

@@ -357,7 +357,7 @@ static bool twilio(const struct channel_conf *c, const struct alert_notice *n, c
     r->basic_auth = true;
     snprintf(r->username, sizeof(r->username), "%s", c->account_sid);
     snprintf(r->password, sizeof(r->password), "%s", c->auth_token);
-    snprintf(r->label, sizeof(r->label), "%s", c->to[i]);
+    snprintf(r->label, sizeof(r->label), "%.63s", c->to[i]);
     char body[800];
     format_sms_body(n, body, sizeof(body), 160);
     struct sbuf b = {0};

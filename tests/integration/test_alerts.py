@@ -277,8 +277,7 @@ def channels(receiver, exec_after_min=2):
 
 def configure_channels(wedpool, tmp_path, receiver, rules=None, exec_after_min=2):
     configure(wedpool, tmp_path, rules)
-    add_sections(wedpool, {"alert_rules": rules or {},
-                           "alert_channels": channels(receiver, exec_after_min)})
+    wedpool.alert_channels = channels(receiver, exec_after_min)
 
 
 def slack_texts(receiver):
