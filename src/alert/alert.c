@@ -28,6 +28,8 @@
 
 #define EVAL_INTERVAL_US 1000000u
 #define SHED_WINDOW_US 60000000u    /* lane_shedding: refusals in the last minute */
+#define P99_MIN_SAMPLES 100         /* acquire_p99_ms: fewer acquisitions in the minute say nothing
+                                     * (a p99 of a handful is their slowest: a cold pool's logins) */
 #define HASH_BUCKETS 1024u
 
 /* The per-pool rules, in the order of their bit in pool->alert_live. */
@@ -303,7 +305,7 @@ static double acquire_p99_ms(struct pool *p, uint64_t now_us)
         return 0; /* nobody acquired a connection in the last minute */
     struct histogram h;
     window_sum(&p->acquire_window, now_us / 1000000u, &h);
-    return histogram_quantile(&h, 0.99) * 1000.0;
+    return h.count >= P99_MIN_SAMPLES ? histogram_quantile(&h, 0.99) * 1000.0 : 0;
 }
 
 static double shed_last_minute(struct pool *p, uint64_t now_us)

@@ -238,7 +238,7 @@ class Receiver:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                            "at": time.monotonic()})
                 reply = b'{"status":"success","message":"Event processed","dedup_key":"x","sid":"SM1"}'
-                self.send_response(202)
+                self.send_response(500 if self.path.startswith("/broken") else 202)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -378,5 +378,32 @@ def test_ordinary_alert_becomes_critical_when_a_wedding_starts(wedpool, tmp_path
         assert pd_events(receiver)[0]["payload"]["custom_details"]["weddings"] == ["Smith & Jones"]
         events = [h["event"] for h in alerts(wedpool)["history"] if h["key"] == KEY and h["event"] != "delivery"]
         assert events == ["firing", "severity"], events
+    finally:
+        release(conns)
+
+
+def test_a_failing_channel_is_reported_through_the_others(wedpool, tmp_path, receiver):
+    """alert_delivery_failing: a webhook answering 500 makes its own alert, which goes to Slack and
+    never to the failing webhook itself."""
+    configure(wedpool, tmp_path, rules={"pool_utilization": "threshold=85 for_s=0",
+                                        "alert_delivery_failing": "for_s=0"})
+    wedpool.alert_channels = {
+        "audit": f"type=webhook url={receiver.url}/broken secret=s3cret min_severity=INFO retries=0",
+        "oncall-slack": f"type=slack url={receiver.url}/slack min_severity=WARNING",
+    }
+    wedpool.start(env=ORDINARY_DAY)
+    conns = hold(wedpool, 9)
+    try:
+        key = "alert_delivery_failing:audit"
+        assert wait_for(lambda: any("Alert channel audit failing" in t for t in slack_texts(receiver)), timeout=15), \
+            (slack_texts(receiver), alerts(wedpool))
+        texts = slack_texts(receiver)
+        assert texts[0] == "[HIGH] Database pool appdb at 90% capacity"
+        assert texts[1].startswith("[WARNING] Alert channel audit failing"), texts
+        assert len(receiver.on("/broken")) == 1  # the pool alert only: not told of its own failure
+        a = live(wedpool, key)
+        assert a["severity"] == "WARNING" and a["notified"] == ["oncall-slack"], a
+        failed = [h for h in alerts(wedpool)["history"] if h["event"] == "delivery" and h["channel"] == "audit"]
+        assert failed and failed[0]["result"] == "failed" and failed[0]["http_status"] == 500, failed
     finally:
         release(conns)

@@ -259,6 +259,40 @@ static void test_pools(void **state)
     free(ps);
 }
 
+/* acquire_p99_ms: a handful of slow acquisitions (a cold pool's logins) say nothing; 100 do. */
+static void test_acquire_p99_needs_samples(void **state)
+{
+    (void)state;
+    struct pool *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    snprintf(p->name, sizeof(p->name), "appdb");
+    snprintf(p->user, sizeof(p->user), "app");
+    p->max_size = 10;
+    dlist_push_back(&pools, &p->node);
+    rt.cfg.alert_rules.rule[AR_ACQUIRE_P99_MS].for_s = 0;
+    for (int i = 0; i < 10; i++) {
+        window_observe(&p->acquire_window, mono / 1000000u, 50000); /* 50 ms */
+        p->stats.wait_count++;
+    }
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 0);
+    for (int i = 0; i < 100; i++) {
+        window_observe(&p->acquire_window, mono / 1000000u, 50000);
+        p->stats.wait_count++;
+    }
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 1);
+    assert_string_equal(sent[0].n.key, "acquire_p99_ms:appdb/app");
+    assert_non_null(strstr(sent[0].n.summary, "p99 wait for a connection"));
+    /* a minute without acquisitions: resolved */
+    mono += 61000000ull;
+    alert_tick(mono);
+    assert_int_equal(nsent, 2);
+    assert_true(sent[1].n.resolved);
+    dlist_remove(&p->node);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failover_during_a_wedding_is_critical_and_names_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_down_off_is_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_p99_needs_samples, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
