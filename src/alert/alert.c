@@ -596,6 +596,32 @@ void alert_live_rows(alert_row_fn fn, void *arg)
     }
 }
 
+const char *const alert_rule_cols[] = {"rule", "threshold", "for_s", "enabled", "pending", "firing"};
+const int alert_rule_ncols = 6;
+
+void alert_rule_rows(alert_row_fn fn, void *arg)
+{
+    const struct alert_rules_conf *rc = &rt.cfg.alert_rules;
+    for (int r = 0; r < AR_COUNT; r++) {
+        int pending = 0, firing = 0;
+        for (size_t i = 0; i < nlive; i++)
+            if (live[i]->conf_rule == (enum alert_rule_id)r)
+                *(live[i]->phase == AP_FIRING ? &firing : &pending) += 1;
+        char b[4][24];
+        snprintf(b[0], sizeof(b[0]), "%ld", rc->rule[r].threshold);
+        snprintf(b[1], sizeof(b[1]), "%d", rc->rule[r].for_s);
+        snprintf(b[2], sizeof(b[2]), "%d", pending);
+        snprintf(b[3], sizeof(b[3]), "%d", firing);
+        const char *vals[] = {alert_rule_name((enum alert_rule_id)r), b[0], b[1], rc->rule[r].off ? "no" : "yes",
+                              b[2], b[3]};
+        fn(arg, vals);
+    }
+    char m[24];
+    snprintf(m, sizeof(m), "%d", rc->renotify_min);
+    const char *vals[] = {"renotify_min", m, "", "", "", ""};
+    fn(arg, vals);
+}
+
 void alert_history_rows(alert_row_fn fn, void *arg)
 {
     for (int i = 0; i < hist_n; i++) {

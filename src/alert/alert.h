@@ -62,7 +62,7 @@ void alert_stop(void);
 void alert_tick(uint64_t now_us);
 /* ACK <key>: stops escalation and renotification. false + msg when there is no such firing alert. */
 bool alert_ack_key(const char *key, const char *who, char *msg, size_t n);
-/* For SHOW ALERTS / SHOW ALERT HISTORY: live alerts (pending, firing) and the last
+/* For SHOW ALERTS / SHOW ALERT_HISTORY: live alerts (pending, firing) and the last
  * ALERT_HISTORY_KEPT state changes and deliveries, oldest first. Rows are written through fn. */
 #define ALERT_HISTORY_KEPT 500
 typedef void (*alert_row_fn)(void *arg, const char *const *vals);
@@ -70,7 +70,11 @@ extern const char *const alert_live_cols[];
 extern const int alert_live_ncols;
 extern const char *const alert_history_cols[];
 extern const int alert_history_ncols;
+extern const char *const alert_rule_cols[];
+extern const int alert_rule_ncols;
 void alert_live_rows(alert_row_fn fn, void *arg);
+/* SHOW ALERT_RULES: each rule's running threshold, for_s, off, and its alerts pending and firing. */
+void alert_rule_rows(alert_row_fn fn, void *arg);
 void alert_history_rows(alert_row_fn fn, void *arg);
 /* GET /api/v1/alerts: {"alerts": [...live...], "history": [...]} */
 void alert_api_json(struct pbuf *out);

@@ -38,7 +38,7 @@ static const struct {
     [AR_CALENDAR_STALE] = {"calendar_stale", 3600, 0, true, "wedpoolcalendarstale",
                            "Check the calendar source, its URL and credentials (SHOW WEDDINGS, the log)"},
     [AR_ALERT_DELIVERY_FAILING] = {"alert_delivery_failing", 0, 300, false, "wedpoolalertdeliveryfailing",
-                                   "Check the channel's URL and credentials (SHOW ALERT HISTORY)"},
+                                   "Check the channel's URL and credentials (SHOW ALERT_HISTORY)"},
 };
 
 const char *alert_rule_name(enum alert_rule_id r)

@@ -587,7 +587,7 @@ static void cmd_scale(struct client *c, const char *sql)
     proto_command_complete(&c->conn.out, "SCALE");
 }
 
-/* SHOW ALERTS / SHOW ALERT HISTORY: rows come from alert.c. */
+/* SHOW ALERTS / SHOW ALERT_HISTORY: rows come from alert.c. */
 static void alert_row(void *arg, const char *const *vals)
 {
     result_row(arg, vals);
@@ -598,6 +598,14 @@ static void show_alerts(struct client *c)
     struct result r;
     result_begin(&r, c, alert_live_cols, alert_live_ncols);
     alert_live_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+static void show_alert_rules(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_rule_cols, alert_rule_ncols);
+    alert_rule_rows(alert_row, &r);
     result_end(&r, "SHOW");
 }
 
@@ -728,7 +736,8 @@ static const struct admin_cmd commands[] = {
     {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},
     {"SHOW PREPARED", show_prepared, false, "named prepared statements in transaction mode: counters"},
     {"SHOW ALERTS", show_alerts, false, "alerts pending and firing: state, severity, channels told, summary"},
-    {"SHOW ALERT HISTORY", show_alert_history, false, "the last 500 alert state changes and deliveries"},
+    {"SHOW ALERT_HISTORY", show_alert_history, false, "the last 500 alert state changes and deliveries"},
+    {"SHOW ALERT_RULES", show_alert_rules, false, "[alert_rules] as running: threshold, for_s, enabled, alerts pending and firing"},
     {"SHOW ALERT_CHANNELS", show_alert_channels, false, "alert channels: circuit, queue, deliveries by outcome"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},

@@ -68,8 +68,16 @@ static bool is_ack_path(const char *path)
     return n > p + s && strncmp(path, ACK_PREFIX, p) == 0 && strcmp(path + n - s, ACK_SUFFIX) == 0;
 }
 
-static void handle_ack(struct evhttp_request *req, const char *path)
+static void handle_ack(struct evhttp_request *req, const char *path, const char *query)
 {
+    char who[64] = "http";
+    struct evkeyvalq q;
+    if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+        const char *by = evhttp_find_header(&q, "by");
+        if (by != NULL && by[0] != '\0')
+            snprintf(who, sizeof(who), "http:%.58s", by);
+        evhttp_clear_headers(&q);
+    }
     size_t p = strlen(ACK_PREFIX), len = strlen(path) - p - strlen(ACK_SUFFIX);
     char raw[512], msg[320];
     if (len >= sizeof(raw)) {
@@ -83,7 +91,7 @@ static void handle_ack(struct evhttp_request *req, const char *path)
         reply_text(req, 500, "Internal Server Error", "out of memory\n");
         return;
     }
-    bool ok = alert_ack_key(key, "http", msg, sizeof(msg));
+    bool ok = alert_ack_key(key, who, msg, sizeof(msg));
     free(key);
     strncat(msg, "\n", sizeof(msg) - strlen(msg) - 1);
     if (ok)
@@ -115,7 +123,7 @@ static void handle(struct evhttp_request *req, void *arg)
         goto done;
     }
     if (ack) {
-        handle_ack(req, path);
+        handle_ack(req, path, parsed != NULL ? evhttp_uri_get_query(parsed) : NULL);
         goto done;
     }
     struct pbuf body;

@@ -126,7 +126,7 @@ def test_pool_over_85_percent_during_a_wedding_fires_critical_once_then_resolves
     assert wait_for(lambda: live(wedpool, KEY) is None, timeout=10), alerts(wedpool)
     events = [(h["key"], h["event"]) for h in alerts(wedpool)["history"] if h["key"] == KEY]
     assert events == [(KEY, "firing"), (KEY, "resolved")], events  # exactly one firing, no re-sends
-    hist = wedpool.admin("SHOW ALERT HISTORY")
+    hist = wedpool.admin("SHOW ALERT_HISTORY")
     assert [r["event"] for r in hist if r["key"] == KEY] == ["firing", "resolved"]
     assert [r["detail"] for r in hist][-1] == "Database pool appdb at 90% capacity"
     assert 'wedpool_alerts_firing{severity="CRITICAL"} 0' in api(wedpool, "/metrics")
@@ -174,9 +174,12 @@ def test_ack_by_admin_and_http(wedpool, tmp_path):
         assert a["state"] == "acknowledged" and a["acknowledged"] and a["acked_by"] == "postgres"
         assert "acknowledged by postgres" in wedpool.log()
         # the HTTP form, URL-encoded key
-        body = api(wedpool, "/api/v1/alerts/pool_utilization%3Aappdb%2Fapp/ack", method="POST")
+        body = api(wedpool, "/api/v1/alerts/pool_utilization%3Aappdb%2Fapp/ack?by=alice", method="POST")
         assert "acknowledged" in body
-        assert live(wedpool, KEY)["acked_by"] == "http"
+        assert live(wedpool, KEY)["acked_by"] == "http:alice"
+        rules = {r["rule"]: r for r in wedpool.admin("SHOW ALERT_RULES")}
+        assert rules["pool_utilization"]["threshold"] == "85" and rules["pool_utilization"]["firing"] == "1"
+        assert rules["clients_waiting"]["enabled"] == "no"
         hist = [h["event"] for h in alerts(wedpool)["history"] if h["key"] == KEY]
         assert hist == ["firing", "ack", "ack"], hist
     finally:
