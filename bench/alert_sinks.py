@@ -1,22 +1,25 @@
 """bench/alert_sinks.py — the alert side of bench/alert-hung-sink.sh.
 
-drive HUNG_PORT FAST_PORT ADMIN_DSN SECONDS OUT.json: listens on both ports (HUNG accepts, reads the
-request and never answers; FAST answers 200 and notes when each alert key arrived), then for SECONDS
-asks wedpool's admin console for an ALERT TEST through the hung channel every 0.2 s and through the
-fast one every 0.5 s; writes the fast channel's delivery latencies (admin command -> receiver) as JSON.
+drive MODE HUNG_PORT FAST_PORT ADMIN_DSN SECONDS OUT.json: listens on both ports (HUNG, in mode
+"hang", accepts, reads the request and never answers; in mode "answer" it answers 200 at once; FAST
+answers 200 and notes when each alert key arrived), then for SECONDS asks wedpool's admin console
+for an ALERT TEST through the "hung" channel every 0.1 s and through the fast one every 0.5 s; writes
+the fast channel's delivery latencies (admin command -> receiver) as JSON. Both phases of the bench
+run it, so the only difference between them is whether the Slack endpoint hangs.
 
 summary WORKDIR ROUNDS OUT.json: p50/p99 of pgbench's per-transaction logs and tps per phase, the
 delivery latencies, the ratios hung/quiet. Reports; never fails on timing."""
 import glob
 import http.server
 import json
+import os
 import statistics
 import sys
 import threading
 import time
 
 
-def drive(hung_port, fast_port, dsn, seconds, out):
+def drive(mode, hung_port, fast_port, dsn, seconds, out):
     import psycopg
     arrivals = {}
     release = threading.Event()
@@ -24,7 +27,13 @@ def drive(hung_port, fast_port, dsn, seconds, out):
     class Hung(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            release.wait(seconds + 30)
+            if mode == "hang":
+                release.wait(seconds + 30)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
 
         def log_message(self, *a):
             pass
@@ -84,20 +93,24 @@ def summary(work, rounds, out):
                 with open(f) as fh:
                     lat += [int(line.split()[2]) / 1000 for line in fh if line.strip()]
             tps = float(open(f"{work}/{phase}{r}.tps").read())
-            rows[phase].append({"tps": tps, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "tx": len(lat)})
+            cpu_ms = float(open(f"{work}/{phase}{r}.cpu").read()) * 1000 / os.sysconf("SC_CLK_TCK")
+            rows[phase].append({"tps": tps, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "tx": len(lat),
+                                "wedpool_cpu_us_per_tx": cpu_ms * 1000 / max(len(lat), 1)})
     deliveries = []
-    for f in sorted(glob.glob(f"{work}/deliveries*.json")):
+    for f in sorted(glob.glob(f"{work}/deliveries-hung*.json")):
         deliveries += json.load(open(f))["latency_ms"]
-    med = {ph: {k: statistics.median(r[k] for r in rows[ph]) for k in ("tps", "p50_ms", "p99_ms")} for ph in rows}
+    med = {ph: {k: statistics.median(r[k] for r in rows[ph]) for k in ("tps", "p50_ms", "p99_ms", "wedpool_cpu_us_per_tx")}
+           for ph in rows}
     p99_change = (med["hung"]["p99_ms"] / med["quiet"]["p99_ms"] - 1) * 100
     tps_change = (med["hung"]["tps"] / med["quiet"]["tps"] - 1) * 100
-    print(f"{'phase':<7}{'run':>4}{'tps':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'phase':<7}{'run':>4}{'tps':>9}{'p50 ms':>9}{'p99 ms':>9}{'wedpool CPU µs/tx':>19}")
     for ph in rows:
         for i, r in enumerate(rows[ph], 1):
-            print(f"{ph:<7}{i:>4}{r['tps']:>9.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}")
+            print(f"{ph:<7}{i:>4}{r['tps']:>9.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['wedpool_cpu_us_per_tx']:>19.2f}")
     print(f"median: quiet p99 {med['quiet']['p99_ms']:.3f} ms, hung p99 {med['hung']['p99_ms']:.3f} ms "
           f"({p99_change:+.1f} %, goal < 5 %); tps {med['quiet']['tps']:.0f} -> {med['hung']['tps']:.0f} "
-          f"({tps_change:+.1f} %, goal < 2 %)")
+          f"({tps_change:+.1f} %, goal < 2 %); wedpool CPU/tx {med['quiet']['wedpool_cpu_us_per_tx']:.2f} -> "
+          f"{med['hung']['wedpool_cpu_us_per_tx']:.2f} µs")
     if deliveries:
         print(f"critical alert delivery to a local receiver while the other channel hangs: n={len(deliveries)} "
               f"p50 {pct(deliveries, 50):.1f} ms, p99 {pct(deliveries, 99):.1f} ms, max {max(deliveries):.1f} ms "
@@ -110,6 +123,6 @@ def summary(work, rounds, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "drive":
-        drive(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]), sys.argv[6])
+        drive(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]), sys.argv[7])
     else:
         summary(sys.argv[2], sys.argv[3], sys.argv[4])
