@@ -24,16 +24,19 @@ def drive(mode, hung_port, fast_port, dsn, seconds, out):
     arrivals = {}
     release = threading.Event()
 
+    def answer_ok(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"ok")
+
     class Hung(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if mode == "hang":
                 release.wait(seconds + 30)
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            answer_ok(self)
 
         def log_message(self, *a):
             pass
@@ -42,10 +45,7 @@ def drive(mode, hung_port, fast_port, dsn, seconds, out):
         def do_POST(self):  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             arrivals[json.loads(body)["key"]] = time.monotonic()
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            answer_ok(self)
 
         def log_message(self, *a):
             pass
