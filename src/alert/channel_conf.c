@@ -397,7 +397,7 @@ bool channel_conf_parse(struct channel_conf_list *list, const char *name, const 
             ok = failf(err, errlen, "out of memory");
         else {
             list->ch = grown;
-            list->ch[list->n++] = *c;
+            memcpy(&list->ch[list->n++], c, sizeof(*c)); /* padding too: reload compares lines with memcmp */
         }
     }
     memset(c, 0, sizeof(*c)); /* secrets */

@@ -471,7 +471,7 @@ static struct channel *channel_new(const struct channel_conf *conf, char *err, s
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ch->conf = *conf;
+    memcpy(&ch->conf, conf, sizeof(ch->conf));
     char name[80];
     snprintf(name, sizeof(name), "alert channel %s", conf->name);
     ch->ob = outbox_start(name, conf->queue_len, err, errlen);
@@ -498,20 +498,34 @@ static bool build(const struct channel_conf_list *list, char *err, size_t errlen
         snprintf(err, errlen, "out of memory");
         return false;
     }
+    int *kept_from = list->n > 0 ? calloc((size_t)list->n, sizeof(int)) : NULL; /* old index, or -1 */
+    if (list->n > 0 && kept_from == NULL) {
+        free(fresh);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
     for (int i = 0; i < list->n; i++) {
+        kept_from[i] = -1;
         for (int j = 0; j < S.n; j++)
             if (S.ch[j] != NULL && memcmp(&S.ch[j]->conf, &list->ch[i], sizeof(list->ch[i])) == 0) {
                 fresh[i] = S.ch[j];
                 S.ch[j] = NULL;
+                kept_from[i] = j;
                 break;
             }
         if (fresh[i] == NULL && (fresh[i] = channel_new(&list->ch[i], err, errlen)) == NULL) {
-            for (int k = 0; k < i; k++)
-                retire(fresh[k]);
+            for (int k = 0; k < i; k++) { /* undo: the running set stays as it was */
+                if (kept_from[k] >= 0)
+                    S.ch[kept_from[k]] = fresh[k];
+                else
+                    retire(fresh[k]);
+            }
+            free(kept_from);
             free(fresh);
             return false;
         }
     }
+    free(kept_from);
     for (int j = 0; j < S.n; j++)
         if (S.ch[j] != NULL) {
             /* a changed channel keeps its counters under the same name */

@@ -160,6 +160,18 @@ static json_t *list_array(const char *text, char sep)
     return a;
 }
 
+/* Hands b's text to r as its body (false, and b freed, if building it ran out of memory). */
+static bool take_body(struct wire_request *r, struct sbuf *b)
+{
+    if (b->failed) {
+        free(b->p);
+        return false;
+    }
+    r->body = b->p;
+    r->body_len = b->len;
+    return true;
+}
+
 static bool set_json_body(struct wire_request *r, json_t *doc)
 {
     if (doc == NULL)
@@ -367,13 +379,7 @@ static bool twilio(const struct channel_conf *c, const struct alert_notice *n, c
     sb_form_value(&b, c->from);
     sb_puts(&b, "&Body=");
     sb_form_value(&b, body);
-    if (b.failed) {
-        free(b.p);
-        return false;
-    }
-    r->body = b.p;
-    r->body_len = b.len;
-    return true;
+    return take_body(r, &b);
 }
 
 /* ---- email: the text and HTML bodies (SMTP and Resend) ---- */
@@ -591,13 +597,7 @@ static bool email(const struct channel_conf *c, const struct alert_notice *n, co
     sb_puts(&b, "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
     html_body(n, env, &b, "\r\n");
     sb_printf(&b, "\r\n--%s--\r\n", boundary);
-    if (b.failed) {
-        free(b.p);
-        return false;
-    }
-    r->body = b.p;
-    r->body_len = b.len;
-    return true;
+    return take_body(r, &b);
 }
 
 static bool resend(const struct channel_conf *c, const struct alert_notice *n, const struct format_env *env,

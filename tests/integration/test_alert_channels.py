@@ -215,10 +215,10 @@ def channels_row(wedpool, name):
     return next(r for r in wedpool.admin("SHOW ALERT_CHANNELS") if r["name"] == name)
 
 
-def test_500s_are_retried_then_the_circuit_opens(wedpool, receiver):
-    rx = receiver((500, {}, b"rollup_error"))
+def test_500s_are_retried_then_the_circuit_opens_and_a_trial_closes_it(wedpool, receiver):
+    rx = receiver(*[(500, {}, b"rollup_error")] * 3, (200, {}, b"ok"))
     wedpool.alert_channels = {"s": f"type=slack url={rx.url}/hook min_severity=HIGH retries=2 backoff_ms=50 "
-                                   f"circuit_after=3 circuit_open_s=60"}
+                                   f"circuit_after=3 circuit_open_s=2"}
     wedpool.start()
     wedpool.admin("ALERT TEST s HIGH k1")
     assert wait_for(lambda: channels_row(wedpool, "s")["failed"] == "1", timeout=10)
@@ -229,6 +229,12 @@ def test_500s_are_retried_then_the_circuit_opens(wedpool, receiver):
     assert wait_for(lambda: channels_row(wedpool, "s")["circuit_open"] == "1", timeout=5)
     assert len(rx.requests) == 3  # the open circuit sent nothing
     assert "circuit breaker open after 3 consecutive failed attempts" in wedpool.log()
+    # circuit_open_s later one notice is tried (half-open); it succeeds and the circuit closes
+    time.sleep(2.1)  # the breaker's own period: nothing to poll before it ends
+    wedpool.admin("ALERT TEST s HIGH k3")
+    assert wait_for(lambda: channels_row(wedpool, "s")["sent"] == "1", timeout=5)
+    assert channels_row(wedpool, "s")["circuit"] == "closed" and channels_row(wedpool, "s")["failing_since"] is None
+    assert len(rx.requests) == 4
 
 
 def test_emergency_bypasses_the_rate_limit(wedpool, receiver):
