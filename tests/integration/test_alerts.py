@@ -410,3 +410,32 @@ def test_a_failing_channel_is_reported_through_the_others(wedpool, tmp_path, rec
         assert failed and failed[0]["result"] == "failed" and failed[0]["http_status"] == 500, failed
     finally:
         release(conns)
+
+
+def test_waiting_clients_postgres_slots_and_a_stale_calendar(wedpool, tmp_path):
+    """The other rules end to end: clients queueing, PostgreSQL's connection slots (from the
+    statistics collection) and a calendar that cannot be fetched."""
+    configure(wedpool, tmp_path, rules={"clients_waiting": "threshold=0 for_s=0",
+                                        "pg_connections_pct": "threshold=0 for_s=0",
+                                        "calendar_stale": "threshold=1"})
+    wedpool.calendars["remote"] = "source=http://127.0.0.1:9/weddings.ics refresh_s=10"
+    wedpool.settings.update({"pg_stats_interval_s": 1, "max_pool_size": 2})
+    wedpool.start(env=ORDINARY_DAY)
+    stale = wait_for(lambda: live(wedpool, "calendar_stale:remote"), timeout=10)
+    assert stale and stale["severity"] == "WARNING", alerts(wedpool)
+    assert stale["summary"].startswith("Wedding calendar remote not read for")
+    pg = wait_for(lambda: live(wedpool, "pg_connections_pct:appdb"), timeout=10)
+    assert pg and pg["summary"].startswith("PostgreSQL behind appdb at ") and "of its connection slots" in pg["summary"]
+    assert "client backends: " in pg["details"]
+    conns = hold(wedpool, 2)
+    waiter = None
+    try:
+        waiter = threading.Thread(target=lambda: wedpool.connect().execute("select 1"), daemon=True)
+        waiter.start()
+        key = "clients_waiting:appdb/app"
+        a = wait_for(lambda: (live(wedpool, key) or {}).get("state") == "firing" and live(wedpool, key), timeout=10)
+        assert a and a["summary"] == "Database pool appdb has 1 clients waiting for a connection", a
+    finally:
+        release(conns)
+    waiter.join(10)
+    assert wait_for(lambda: live(wedpool, "clients_waiting:appdb/app") is None, timeout=10)
