@@ -293,6 +293,48 @@ static void test_acquire_p99_needs_samples(void **state)
     free(p);
 }
 
+/* reserve_in_use and lane_shedding: at once (for_s=0); shedding resolves a minute after the last refusal. */
+static void test_reserve_and_shedding(void **state)
+{
+    (void)state;
+    struct pool *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    snprintf(p->name, sizeof(p->name), "appdb");
+    snprintf(p->user, sizeof(p->user), "app");
+    p->max_size = 10;
+    dlist_push_back(&pools, &p->node);
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 0);
+    p->n_reserve_active = 2;
+    p->lanes[1].shed = 3;
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 2);
+    assert_string_equal(sent[0].n.key, "reserve_in_use:appdb/app");
+    assert_string_equal(sent[0].n.summary, "Database pool appdb runs on 2 emergency reserve connection(s)");
+    assert_string_equal(sent[1].n.key, "lane_shedding:appdb/app");
+    assert_string_equal(sent[1].n.summary, "Database pool appdb is shedding clients (3 refused in the last minute)");
+    p->n_reserve_active = 0;
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 3);
+    assert_true(sent[2].n.resolved);
+    assert_string_equal(sent[2].n.key, "reserve_in_use:appdb/app");
+    mono += 30000000ull; /* 30 s more without refusals: still shedding */
+    alert_tick(mono);
+    assert_int_equal(nsent, 3);
+    mono += 31000000ull;
+    alert_tick(mono);
+    assert_int_equal(nsent, 4);
+    assert_true(sent[3].n.resolved);
+    assert_int_equal(p->alert_live, 0);
+    /* a new run of refusals counts from its own start */
+    p->lanes[1].shed = 4;
+    alert_tick(mono += 1000000);
+    assert_int_equal(nsent, 5);
+    assert_string_equal(sent[4].n.summary, "Database pool appdb is shedding clients (1 refused in the last minute)");
+    dlist_remove(&p->node);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backend_down_off_is_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acquire_p99_needs_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve_and_shedding, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
