@@ -699,10 +699,12 @@ void alert_prometheus(struct pbuf *out)
         else
             pending++;
     }
+    /* label values in lower case, as the severity labels of deploy/prometheus/rules.yml */
+    static const char *const sev_labels[SEV_COUNT] = {"info", "warning", "high", "critical", "emergency"};
     pbuf_printf(out, "# HELP wedpool_alerts_firing Alerts firing now, by severity.\n"
                      "# TYPE wedpool_alerts_firing gauge\n");
     for (int s = 0; s < SEV_COUNT; s++)
-        pbuf_printf(out, "wedpool_alerts_firing{severity=\"%s\"} %d\n", alert_severity_name(s), firing[s]);
+        pbuf_printf(out, "wedpool_alerts_firing{severity=\"%s\"} %d\n", sev_labels[s], firing[s]);
     pbuf_printf(out, "# HELP wedpool_alerts_pending Alert conditions true but not yet for their for_s.\n"
                      "# TYPE wedpool_alerts_pending gauge\nwedpool_alerts_pending %d\n", pending);
 }

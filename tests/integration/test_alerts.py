@@ -118,7 +118,7 @@ def test_pool_over_85_percent_during_a_wedding_fires_critical_once_then_resolves
         rows = wedpool.admin("SHOW ALERTS")
         assert [(r["key"], r["state"], r["severity"]) for r in rows] == [(KEY, "firing", "CRITICAL")]
         metrics = api(wedpool, "/metrics")
-        assert 'wedpool_alerts_firing{severity="CRITICAL"} 1' in metrics
+        assert 'wedpool_alerts_firing{severity="critical"} 1' in metrics
         assert "alert pool_utilization:appdb/app firing, CRITICAL: Database pool appdb at 90% capacity" in wedpool.log()
         assert "Smith & Jones" in wedpool.log()
     finally:
@@ -129,7 +129,7 @@ def test_pool_over_85_percent_during_a_wedding_fires_critical_once_then_resolves
     hist = wedpool.admin("SHOW ALERT_HISTORY")
     assert [r["event"] for r in hist if r["key"] == KEY] == ["firing", "resolved"]
     assert [r["detail"] for r in hist][-1] == "Database pool appdb at 90% capacity"
-    assert 'wedpool_alerts_firing{severity="CRITICAL"} 0' in api(wedpool, "/metrics")
+    assert 'wedpool_alerts_firing{severity="critical"} 0' in api(wedpool, "/metrics")
 
 
 def test_ordinary_day_is_high_and_a_blip_shorter_than_for_s_never_fires(wedpool, tmp_path):
