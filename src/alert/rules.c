@@ -226,6 +226,8 @@ void alert_step(struct alert *a, bool condition, enum alert_severity sev, time_t
         a->pending_since = now;
     }
     if (a->phase == AP_PENDING) {
+        if (now < a->pending_since)
+            a->pending_since = now; /* the clock went back: count from now */
         if (now - a->pending_since < for_s)
             return;
         incident_reset(a);
@@ -245,7 +247,7 @@ void alert_step(struct alert *a, bool condition, enum alert_severity sev, time_t
             a->eligible_since[ch] = 0;
             continue;
         }
-        if (a->eligible_since[ch] == 0)
+        if (a->eligible_since[ch] == 0 || a->eligible_since[ch] > now)
             a->eligible_since[ch] = now;
         bool told = (a->notified & (1u << ch)) != 0;
         bool send;

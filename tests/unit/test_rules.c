@@ -121,6 +121,10 @@ static void test_pending_then_firing_after_for_s_then_resolved(void **state)
     step(&a, true, SEV_HIGH, T0 + 120, &o);
     step(&a, true, SEV_HIGH, T0 + 140, &o);
     assert_int_equal(o.n, 0); /* the pending clock restarted at +120 */
+    /* the clock steps back an hour: the pending time counts from then, it does not wait an hour */
+    step(&a, true, SEV_HIGH, T0 - 3600, &o);
+    step(&a, true, SEV_HIGH, T0 - 3600 + 30, &o);
+    assert_true(o.fired);
 }
 
 static void test_severity_change_renotifies(void **state)
