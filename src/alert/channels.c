@@ -399,8 +399,8 @@ static void track_firing(struct channel *ch, struct alert_notice *n)
         }
         return;
     }
-    if (n->test)
-        return;
+    if (n->test && strncmp(n->key, "test:", 5) == 0)
+        return; /* --test-alert's one-off notice; an ALERT TEST with its own key fires until resolved */
     if (i == ch->nfiring) {
         if (ch->nfiring == AM_FIRING_MAX)
             return;
