@@ -326,7 +326,7 @@ static void on_results(void *arg)
         if (r->result == ALERT_SENT)
             log_info("alert %s (%s%s) sent to %s in %.0f ms: %s", r->key, r->resolved ? "resolved" : "",
                      r->resolved ? "" : alert_severity_name(r->severity), r->channel_name, r->latency_ms, r->detail);
-        else
+        else if (S.fn == NULL) /* the rules side logs the failures it is told about (one line each) */
             log_warn("alert %s (%s%s) to %s: %s after %d attempt%s: %s", r->key, r->resolved ? "resolved" : "",
                      r->resolved ? "" : alert_severity_name(r->severity), r->channel_name, alert_result_name(r->result),
                      r->attempts, r->attempts == 1 ? "" : "s", r->detail);
@@ -399,8 +399,8 @@ static void track_firing(struct channel *ch, struct alert_notice *n)
         }
         return;
     }
-    if (n->test)
-        return;
+    if (n->test && strncmp(n->key, "test:", 5) == 0)
+        return; /* --test-alert's one-off notice; an ALERT TEST with its own key fires until resolved */
     if (i == ch->nfiring) {
         if (ch->nfiring == AM_FIRING_MAX)
             return;

@@ -384,12 +384,19 @@ static bool twilio(const struct channel_conf *c, const struct alert_notice *n, c
 
 /* ---- email: the text and HTML bodies (SMTP and Resend) ---- */
 
+/* A value that goes into a header line: control characters (a CR LF would start a header of its
+ * own) become spaces. Keys name pools, and pool names come from clients' user names. */
+static void header_safe(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
 static void subject_line(const struct alert_notice *n, char *out, size_t cap)
 {
     snprintf(out, cap, "[%s] %s", state_word(n), n->summary);
-    for (char *p = out; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    header_safe(out);
 }
 
 static void text_body(const struct alert_notice *n, const struct format_env *env, struct sbuf *b, const char *nl)
@@ -588,7 +595,10 @@ static bool email(const struct channel_conf *c, const struct alert_notice *n, co
     sb_subject(&b, subject);
     sb_printf(&b, "\r\nMessage-ID: <%s@%s>\r\n", id, env->hostname);
     sb_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n", boundary);
-    sb_printf(&b, "X-Wedpool-Alert-Key: %s\r\nX-Wedpool-Severity: %s\r\nUser-Agent: wedpool/%s\r\n\r\n", n->key,
+    char key[sizeof(n->key)];
+    snprintf(key, sizeof(key), "%s", n->key);
+    header_safe(key);
+    sb_printf(&b, "X-Wedpool-Alert-Key: %s\r\nX-Wedpool-Severity: %s\r\nUser-Agent: wedpool/%s\r\n\r\n", key,
               state_word(n), env->version);
     sb_printf(&b, "This is a multipart message in MIME format.\r\n\r\n--%s\r\n", boundary);
     sb_puts(&b, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
@@ -607,7 +617,10 @@ static bool resend(const struct channel_conf *c, const struct alert_notice *n, c
     json_headers(r, env);
     add_header(r, "Authorization: Bearer %s", c->api_key);
     /* one email per alert state even if a timed-out request is retried */
-    add_header(r, "Idempotency-Key: %s/%s/%u", n->key, n->resolved ? "resolved" : "firing", n->notify_seq);
+    char key[sizeof(n->key)];
+    snprintf(key, sizeof(key), "%s", n->key);
+    header_safe(key);
+    add_header(r, "Idempotency-Key: %s/%s/%u", key, n->resolved ? "resolved" : "firing", n->notify_seq);
     char subject[300];
     subject_line(n, subject, sizeof(subject));
     struct sbuf text = {0}, html = {0};

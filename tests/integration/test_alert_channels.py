@@ -327,6 +327,25 @@ def test_channel_config_secrets_errors_and_reload(wedpool, receiver, tmp_path):
     assert {r["name"] for r in wedpool.admin("SHOW ALERT_CHANNELS")} == {"pd", "sms", "hook"}
 
 
+def test_alertmanager_channel_re_sends_while_firing_and_resolves_with_the_same_labels(wedpool, receiver):
+    rx = receiver((200, {}, b""))
+    wedpool.alert_channels = {"am": f"type=alertmanager url={rx.url} min_severity=WARNING resend_s=1"}
+    wedpool.start()
+    wedpool.admin("ALERT TEST am CRITICAL backend_down:pg1")
+    assert wait_for(lambda: len(rx.requests) >= 3, timeout=5)  # the first post and re-posts every second
+    assert channels_row(wedpool, "am")["firing"] == "1"
+    firing = [json.loads(b)[0] for _, _, _, b in rx.requests]
+    assert all(a["labels"] == firing[0]["labels"] and "endsAt" not in a for a in firing)
+    # the resolve names another severity: the labels of the firing alert are kept (its identity)
+    wedpool.admin("ALERT TEST am WARNING backend_down:pg1 RESOLVED")
+    assert wait_for(lambda: "endsAt" in json.loads(rx.requests[-1][3])[0], timeout=5)
+    resolved = json.loads(rx.requests[-1][3])[0]
+    assert resolved["labels"] == firing[0]["labels"] and resolved["labels"]["severity"] == "critical"
+    n = len(rx.requests)
+    time.sleep(1.5)  # a re-send period: nothing more may come
+    assert len(rx.requests) == n and channels_row(wedpool, "am")["firing"] == "0"
+
+
 @pytest.fixture
 def alertmanager(tmp_path):
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")

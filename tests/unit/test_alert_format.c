@@ -359,6 +359,31 @@ static void test_resend_headers(void **state)
     wire_request_free(&r);
 }
 
+/* A pool key comes from a client's user name: no CR LF of it may start a header of its own. */
+static void test_keys_cannot_inject_headers(void **state)
+{
+    (void)state;
+    struct alert_notice n;
+    notice(&n, false);
+    snprintf(n.key, sizeof(n.key), "pool_utilization:appdb/evil\r\nBcc: x@evil.example");
+    snprintf(n.summary, sizeof(n.summary), "bad\r\nBcc: y@evil.example");
+    struct channel_conf c = one("type=email url=smtp://127.0.0.1:2525 from=a@example.com to=b@example.com min_severity=HIGH");
+    struct wire_request r;
+    assert_true(format_request(&c, &n, &ENV, 0, &r));
+    char *end = strstr(r.body, "\r\n\r\n"); /* the headers end here */
+    assert_non_null(end);
+    *end = '\0';
+    assert_null(strstr(r.body, "\r\nBcc:"));
+    assert_non_null(strstr(r.body, "Subject: [CRITICAL] bad  Bcc: y@evil.example\r\n"));
+    assert_non_null(strstr(r.body, "X-Wedpool-Alert-Key: pool_utilization:appdb/evil  Bcc: x@evil.example\r\nX-Wedpool-Severity"));
+    wire_request_free(&r);
+    c = one("type=resend api_key=k from=a@example.com to=b@example.com min_severity=HIGH");
+    assert_true(format_request(&c, &n, &ENV, 0, &r));
+    for (int i = 0; i < r.nheaders; i++)
+        assert_null(strpbrk(r.headers[i], "\r\n"));
+    wire_request_free(&r);
+}
+
 static void test_webhook_signature(void **state)
 {
     (void)state;
@@ -439,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_sms_body_is_cut_to_160_characters),
         cmocka_unit_test(test_email_mime),
         cmocka_unit_test(test_resend_headers),
+        cmocka_unit_test(test_keys_cannot_inject_headers),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
         cmocka_unit_test(test_retry_after_and_verdicts),
