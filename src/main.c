@@ -8,8 +8,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "channels.h"
 #include "client.h"
 #include "clock.h"
 #include "config.h"
@@ -87,6 +89,7 @@ bool runtime_reload(char *err, size_t errlen)
     tls_reload(&rt.cfg);
     pool_prewarm();
     scaler_config_changed();
+    channels_config_changed();
     log_info("configuration reloaded from %s (%zu databases, %zu users)", config_path, rt.cfg.ndbs, rt.cfg.nusers);
     return true;
 }
@@ -175,6 +178,22 @@ static bool write_pidfile(const char *path)
     return true;
 }
 
+/* wedpool --test-alert CHANNEL: one test notice through the channel, on this thread; the outcome on
+ * stdout (0) or stderr (1: not delivered, 2: no such channel). */
+static int test_alert(const char *channel)
+{
+    struct channel_result r;
+    char err[256];
+    if (!channels_test_alert(&rt.cfg, channel, &r, err, sizeof(err))) {
+        fprintf(stderr, "wedpool: %s\n", err);
+        return 2;
+    }
+    FILE *out = r.result == ALERT_SENT ? stdout : stderr;
+    fprintf(out, "wedpool: test alert via %s: %s after %d attempt%s in %.0f ms: %s\n", channel,
+            alert_result_name(r.result), r.attempts, r.attempts == 1 ? "" : "s", r.latency_ms, r.detail);
+    return r.result == ALERT_SENT ? 0 : 1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -185,6 +204,7 @@ static void usage(FILE *out)
             "       wedpool --check-config -c FILE   validate FILE and exit\n"
             "       wedpool plan -c FILE [--from YYYY-MM-DD] [--days N] [--json FILE] [--svg FILE]\n"
             "                                    the capacity plan from the calendars (exit 3: over capacity)\n"
+            "       wedpool --test-alert CHANNEL -c FILE   send a test notification through one alert channel\n"
             "       wedpool --version\n",
             WEDPOOL_VERSION);
 }
@@ -193,13 +213,15 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'C'},
-                                         {"takeover", no_argument, NULL, 'T'},
+                                         {"takeover", no_argument, NULL, 'K'},
+                                         {"test-alert", required_argument, NULL, 'T'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc >= 2 && strcmp(argv[1], "plan") == 0)
         return plan_main(argc - 1, argv + 1); /* the capacity plan: no proxy, no loop */
     bool check_only = false, takeover = false;
+    const char *test_channel = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (opt) {
@@ -210,6 +232,9 @@ int main(int argc, char **argv)
             check_only = true;
             break;
         case 'T':
+            test_channel = optarg;
+            break;
+        case 'K':
             takeover = true;
             break;
         case 'V':
@@ -240,6 +265,11 @@ int main(int argc, char **argv)
     if (!config_load(config_path, NULL, &rt.cfg, err, sizeof(err))) {
         fprintf(stderr, "wedpool: invalid configuration: %s\n", err);
         return 1;
+    }
+    if (test_channel != NULL) {
+        int rc = test_alert(test_channel);
+        config_free(&rt.cfg);
+        return rc;
     }
     if (check_only) {
         printf("wedpool: %s is valid (%zu databases, %zu users)\n", config_path, rt.cfg.ndbs, rt.cfg.nusers);
@@ -303,10 +333,15 @@ int main(int argc, char **argv)
     pgstats_start();
     if (!push_start())
         return 1;
+    if (!channels_start(err, sizeof(err))) {
+        log_error("cannot start the alert channels: %s", err);
+        return 1;
+    }
     if (!scaler_start(err, sizeof(err))) {
         log_error("cannot start the wedding calendars: %s", err);
         return 1;
     }
+    alert_start();
     log_info("wedpool %s started (pid %d): %zu databases, pool_mode=%s, auth_type=%s", WEDPOOL_VERSION, (int)getpid(),
              rt.cfg.ndbs, config_pool_mode_name(rt.cfg.pool_mode), config_auth_type_name(rt.cfg.auth_type));
     if (takeover) {
@@ -317,10 +352,12 @@ int main(int argc, char **argv)
     loop_run();
 
     log_info("wedpool stopping");
+    alert_stop();
     listener_stop();
     takeover_stop();
     http_stop();
     push_stop();
+    channels_stop();
     scaler_stop();
     pgstats_stop();
     auth_query_shutdown();

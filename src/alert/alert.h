@@ -52,4 +52,33 @@ const char *alert_severity_name(enum alert_severity s);       /* "INFO" .. "EMER
 int alert_severity_parse(const char *s);                      /* case-insensitive; -1 if unknown */
 const char *alert_result_name(enum alert_result r);           /* "sent", "failed", "rate_limited", "circuit_open", "queue_full" */
 
+/* ---- The rules side on the loop (alert.c): rules.h's state machine fed from the pools, PostgreSQL's
+ * numbers, the calendars, the channels and the event stream (events.h). */
+struct pbuf;
+/* Subscribes to the event stream and the channels' results (main.c, after channels_start). */
+void alert_start(void);
+void alert_stop(void);
+/* The janitor's tick (10 a second): evaluates the rules once a second of real time. */
+void alert_tick(uint64_t now_us);
+/* ACK <key>: stops escalation and renotification. false + msg when there is no such firing alert. */
+bool alert_ack_key(const char *key, const char *who, char *msg, size_t n);
+/* For SHOW ALERTS / SHOW ALERT_HISTORY: live alerts (pending, firing) and the last
+ * ALERT_HISTORY_KEPT state changes and deliveries, oldest first. Rows are written through fn. */
+#define ALERT_HISTORY_KEPT 500
+typedef void (*alert_row_fn)(void *arg, const char *const *vals);
+extern const char *const alert_live_cols[];
+extern const int alert_live_ncols;
+extern const char *const alert_history_cols[];
+extern const int alert_history_ncols;
+extern const char *const alert_rule_cols[];
+extern const int alert_rule_ncols;
+void alert_live_rows(alert_row_fn fn, void *arg);
+/* SHOW ALERT_RULES: each rule's running threshold, for_s, off, and its alerts pending and firing. */
+void alert_rule_rows(alert_row_fn fn, void *arg);
+void alert_history_rows(alert_row_fn fn, void *arg);
+/* GET /api/v1/alerts: {"alerts": [...live...], "history": [...]} */
+void alert_api_json(struct pbuf *out);
+/* wedpool_alerts_firing{severity}, wedpool_alerts_pending */
+void alert_prometheus(struct pbuf *out);
+
 #endif

@@ -338,17 +338,27 @@ void pgstats_json(struct pbuf *b, const char *database)
     }
 }
 
-bool pgstats_room(const char *database, long *room)
+bool pgstats_usage(const char *database, long *used, long *slots)
 {
     for (int i = 0; i < ntargets; i++) {
         const struct target *t = &targets[i];
         if (strcmp(t->name, database) != 0 || !t->up || t->max_connections <= 0)
             continue;
-        long used = 0;
+        long n = 0;
         for (int k = 0; k < t->nactivity; k++)
-            used += t->activity[k].count;
-        *room = t->max_connections - t->reserved - used;
+            n += t->activity[k].count;
+        *used = n;
+        *slots = t->max_connections - t->reserved;
         return true;
     }
     return false;
+}
+
+bool pgstats_room(const char *database, long *room)
+{
+    long used, slots;
+    if (!pgstats_usage(database, &used, &slots))
+        return false;
+    *room = slots - used;
+    return true;
 }

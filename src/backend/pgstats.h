@@ -17,5 +17,8 @@ void pgstats_json(struct pbuf *out, const char *database);
 /* Connections PostgreSQL still has room for (max_connections - superuser_reserved_connections -
  * client backends), from the last collection for the [databases] entry; false if unknown. */
 bool pgstats_room(const char *database, long *room);
+/* Client backends and connection slots (max_connections - superuser_reserved_connections) from the
+ * last collection for the [databases] entry, for the pg_connections_pct alert; false if unknown. */
+bool pgstats_usage(const char *database, long *used, long *slots);
 
 #endif

@@ -449,8 +449,26 @@ static int on_entry(void *user, const char *section, const char *key, const char
         }
         return 1;
     }
-    fail(ld, "unknown section [%s] (expected [wedpool], [databases], [lanes], [lane_rules], [calendars] or "
-             "[forecast])", section);
+    /* ---- [alert_rules] (issue #13, rules half): alert/rules.c parses each line ---- */
+    if (strcmp(section, "alert_rules") == 0) {
+        if (!alert_rules_parse(&ld->cfg->alert_rules, key, value, err, sizeof(err))) {
+            fail(ld, "alert rule '%s': %s", key, err);
+            return 0;
+        }
+        return 1;
+    }
+    /* ---- end of [alert_rules] ---- */
+    /* ---- [alert_channels] (issue #13, delivery half) ---- */
+    if (strcmp(section, "alert_channels") == 0) {
+        if (!channel_conf_parse(&ld->cfg->alert_channels, key, value, NULL, err, sizeof(err))) {
+            fail(ld, "alert channel '%s': %s", key, err);
+            return 0;
+        }
+        return 1;
+    }
+    /* ---- end [alert_channels] ---- */
+    fail(ld, "unknown section [%s] (expected [wedpool], [databases], [lanes], [lane_rules], [calendars], "
+             "[forecast], [alert_channels] or [alert_rules])", section);
     return 0;
 }
 
@@ -662,6 +680,7 @@ bool config_load(const char *path, const struct wp_config *prev, struct wp_confi
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
     lanes_init(&cfg->lanes);
     forecast_conf_defaults(&cfg->forecast);
+    alert_rules_defaults(&cfg->alert_rules); /* [alert_rules] (issue #13) */
     for (size_t i = 0; i < NSETTINGS; i++) {
         char e[256];
         if (!setting_apply(cfg, &settings[i], settings[i].def, e, sizeof(e)))
@@ -740,6 +759,7 @@ void config_free(struct wp_config *cfg)
     }
     lanes_free(&cfg->lanes);
     hba_free(&cfg->hba);
+    channel_conf_free(&cfg->alert_channels); /* [alert_channels] */
     OPENSSL_cleanse(cfg, sizeof(*cfg));
 }
 

@@ -5,11 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "channel_conf.h"
 #include "fetch.h"
 #include "forecast.h"
 #include "hba.h"
 #include "lanes.h"
 #include "md5.h"
+#include "rules.h"
 #include "scram.h"
 
 #define WP_NAME_MAX 64     /* database and user names (PostgreSQL's NAMEDATALEN) */
@@ -153,6 +155,12 @@ struct wp_config {
     struct calendar_source calendars[CALENDARS_MAX]; /* [calendars] */
     int ncalendars;
     struct forecast_conf forecast;/* [forecast], or the built-in windows */
+
+    /* [alert_rules] (issue #13, rules half; alert/rules.h): thresholds, for_s, renotify_min. All reloadable. */
+    struct alert_rules_conf alert_rules;
+
+    /* [alert_channels] (issue #13, delivery): parsed by alert/channel_conf.c; reloadable */
+    struct channel_conf_list alert_channels;
 
     struct wp_database *dbs;
     size_t ndbs;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alert.h"
+#include "channels.h"
 #include "client.h"
 #include "clock.h"
 #include "fetch.h"
@@ -321,6 +323,13 @@ static void show_config(struct client *c)
         const char *vals[] = {v.name, v.value, v.default_value, v.reloadable ? "yes" : "no", v.pending};
         result_row(&r, vals);
     }
+    /* [alert_channels]: one row per channel, secrets shown as ******** (or their env:NAME) */
+    for (int i = 0; i < rt.cfg.alert_channels.n; i++) {
+        char key[96];
+        snprintf(key, sizeof(key), "alert_channels.%s", rt.cfg.alert_channels.ch[i].name);
+        const char *vals[] = {key, rt.cfg.alert_channels.ch[i].shown, "", "yes", NULL};
+        result_row(&r, vals);
+    }
     result_end(&r, "SHOW");
 }
 
@@ -578,6 +587,117 @@ static void cmd_scale(struct client *c, const char *sql)
     proto_command_complete(&c->conn.out, "SCALE");
 }
 
+/* SHOW ALERTS / SHOW ALERT_HISTORY: rows come from alert.c. */
+static void alert_row(void *arg, const char *const *vals)
+{
+    result_row(arg, vals);
+}
+
+static void show_alerts(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_live_cols, alert_live_ncols);
+    alert_live_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+static void show_alert_rules(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_rule_cols, alert_rule_ncols);
+    alert_rule_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+static void show_alert_history(struct client *c)
+{
+    struct result r;
+    result_begin(&r, c, alert_history_cols, alert_history_ncols);
+    alert_history_rows(alert_row, &r);
+    result_end(&r, "SHOW");
+}
+
+/* ACK <key>: the key as typed (keys are case-sensitive), optionally quoted. */
+static void cmd_ack(struct client *c, const char *sql)
+{
+    char key[160];
+    const char *a = skip_words(sql, 1);
+    size_t n = strcspn(a, " \t\n;");
+    if (*a == '\'') {
+        a++;
+        n = strcspn(a, "'");
+    }
+    if (n == 0 || n >= sizeof(key)) {
+        proto_error(&c->conn.out, "ERROR", "42601", "usage: ACK <key> (SHOW ALERTS lists the keys)");
+        return;
+    }
+    memcpy(key, a, n);
+    key[n] = '\0';
+    char msg[320];
+    if (!alert_ack_key(key, c->user, msg, sizeof(msg))) {
+        proto_error(&c->conn.out, "ERROR", "55000", "%s", msg);
+        return;
+    }
+    proto_notice(&c->conn.out, "00000", "%s", msg);
+    proto_command_complete(&c->conn.out, "ACK");
+}
+
+/* ---- alert channels (issue #13, delivery) ---- */
+
+static void show_alert_channels(struct client *c)
+{
+    static const char *const cols[] = {"name", "type", "min_severity", "after_min", "rate_limit_per_h", "circuit",
+                                       "failing_since", "queued", "sent", "failed", "rate_limited", "circuit_open",
+                                       "queue_full", "avg_latency_ms", "firing"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    for (int i = 0; i < channels_count(); i++) {
+        struct channel_stats st;
+        if (!channel_stats(i, &st))
+            continue;
+        char b[12][32], since[32] = "";
+        if (st.failing)
+            clock_format_iso(st.failing_since, since, sizeof(since));
+        snprintf(b[10], sizeof(b[10]), "%.1f", st.latency_avg_ms);
+        const char *vals[] = {channel_name(i), channel_type_name(i), alert_severity_name(channel_min_severity(i)),
+                              ints(b[0], channel_after_min(i)), ints(b[1], st.rate_limit_per_h), st.circuit,
+                              st.failing ? since : NULL, ints(b[2], st.queued), u64s(b[3], st.results[ALERT_SENT]),
+                              u64s(b[4], st.results[ALERT_FAILED]), u64s(b[5], st.results[ALERT_DROPPED_RATE]),
+                              u64s(b[6], st.results[ALERT_DROPPED_CIRCUIT]), u64s(b[7], st.results[ALERT_DROPPED_QUEUE]),
+                              b[10], ints(b[8], st.firing)};
+        result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+/* ALERT TEST <channel> [<severity>] [<key>] [RESOLVED]: a test notice (or its resolve) through the
+ * running daemon's channel. */
+static void cmd_alert_test(struct client *c, const char *sql)
+{
+    char name[64] = "", sev[16] = "", key[100] = "", state[16] = "";
+    int n = sscanf(skip_words(sql, 2), "%63s %15s %99s %15s", name, sev, key, state);
+    for (char *s = n >= 4 ? state : n == 3 ? key : n == 2 ? sev : name; *s; s++)
+        if (*s == ';' && s[1] == '\0')
+            *s = '\0';
+    bool resolved = n >= 4 && strcasecmp(state, "RESOLVED") == 0;
+    int ch = n >= 1 ? channel_find(name) : -1;
+    int severity = n >= 2 ? alert_severity_parse(sev) : (ch >= 0 ? (int)channel_min_severity(ch) : 0);
+    if (n < 1 || ch < 0 || severity < 0 || (n >= 4 && !resolved)) {
+        proto_error(&c->conn.out, "ERROR", "22023", "%s",
+                    n < 1 || (n >= 4 && !resolved) ? "usage: ALERT TEST <channel> [<severity>] [<key>] [RESOLVED]"
+                    : ch < 0 ? "no such alert channel (see SHOW ALERT_CHANNELS)"
+                             : "severity must be INFO, WARNING, HIGH, CRITICAL or EMERGENCY");
+        return;
+    }
+    struct alert_notice notice;
+    channels_test_notice(name, (enum alert_severity)severity, key, &notice);
+    notice.resolved = resolved;
+    channels_send(ch, &notice);
+    proto_notice(&c->conn.out, "00000", "test notice %s (%s%s) queued for alert channel %s", notice.key,
+                 alert_severity_name(notice.severity), resolved ? ", resolved" : "", name);
+    proto_command_complete(&c->conn.out, "ALERT TEST");
+}
+
 /* Commands with arguments: matched on their leading words. */
 struct admin_arg_cmd {
     const char *text;   /* the leading words, normalised */
@@ -591,6 +711,9 @@ static const struct admin_arg_cmd arg_commands[] = {
     {"PROTECTION OVERRIDE", 2, cmd_override, true,
      "PROTECTION OVERRIDE <minutes> '<reason>': allow capacity cuts while weddings are on (logged, expires)"},
     {"SCALE", 1, cmd_scale, true, "SCALE <database>[.<user>] <n> [FOR <minutes>]: an emergency pool size"},
+    {"ACK", 1, cmd_ack, true, "ACK <key>: acknowledge a firing alert; stops its escalation and renotification"},
+    {"ALERT TEST", 2, cmd_alert_test, true,
+     "ALERT TEST <channel> [<severity>] [<key>] [RESOLVED]: send a test notice (or its resolve) through an alert channel"},
 };
 
 struct admin_cmd {
@@ -612,6 +735,10 @@ static const struct admin_cmd commands[] = {
     {"SHOW FORECAST", show_forecast, false, "the next 24 hours in 15-minute steps: multiplier, connections, why"},
     {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},
     {"SHOW PREPARED", show_prepared, false, "named prepared statements in transaction mode: counters"},
+    {"SHOW ALERTS", show_alerts, false, "alerts pending and firing: state, severity, channels told, summary"},
+    {"SHOW ALERT_HISTORY", show_alert_history, false, "the last 500 alert state changes and deliveries"},
+    {"SHOW ALERT_RULES", show_alert_rules, false, "[alert_rules] as running: threshold, for_s, enabled, alerts pending and firing"},
+    {"SHOW ALERT_CHANNELS", show_alert_channels, false, "alert channels: circuit, queue, deliveries by outcome"},
     {"SHOW VERSION", show_version, false, "wedpool's version"},
     {"SHOW HELP", show_help, false, "this list"},
     {"RELOAD", cmd_reload, true, "re-read the configuration file (same as SIGHUP)"},

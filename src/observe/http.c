@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alert.h"
 #include "api.h"
 #include "health.h"
 #include "log.h"
@@ -58,6 +59,48 @@ static bool authorized(struct evhttp_request *req)
     return diff == 0;
 }
 
+#define ACK_PREFIX "/api/v1/alerts/"
+#define ACK_SUFFIX "/ack"
+
+/* POST /api/v1/alerts/<key>/ack (the key URL-encoded or not: it may hold '/' and ':'). */
+static bool is_ack_path(const char *path)
+{
+    size_t n = strlen(path), p = strlen(ACK_PREFIX), s = strlen(ACK_SUFFIX);
+    return n > p + s && strncmp(path, ACK_PREFIX, p) == 0 && strcmp(path + n - s, ACK_SUFFIX) == 0;
+}
+
+static void handle_ack(struct evhttp_request *req, const char *path, const char *query)
+{
+    char who[64] = "http";
+    struct evkeyvalq q;
+    if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+        const char *by = evhttp_find_header(&q, "by");
+        if (by != NULL && by[0] != '\0')
+            snprintf(who, sizeof(who), "http:%.58s", by);
+        evhttp_clear_headers(&q);
+    }
+    size_t p = strlen(ACK_PREFIX), len = strlen(path) - p - strlen(ACK_SUFFIX);
+    char raw[512], msg[320];
+    if (len >= sizeof(raw)) {
+        reply_text(req, 404, "Not Found", "no such alert\n");
+        return;
+    }
+    memcpy(raw, path + p, len);
+    raw[len] = '\0';
+    char *key = evhttp_uridecode(raw, 0, NULL);
+    if (key == NULL) {
+        reply_text(req, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    bool ok = alert_ack_key(key, who, msg, sizeof(msg));
+    free(key);
+    strncat(msg, "\n", sizeof(msg) - strlen(msg) - 1);
+    if (ok)
+        reply_text(req, 200, "OK", msg);
+    else
+        reply_text(req, 404, "Not Found", msg);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     const char *uri = evhttp_request_get_uri(req);
@@ -65,8 +108,10 @@ static void handle(struct evhttp_request *req, void *arg)
     const char *path = parsed != NULL ? evhttp_uri_get_path(parsed) : NULL;
     if (path == NULL || path[0] == '\0')
         path = "/";
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-        reply_text(req, 405, "Method Not Allowed", "only GET is supported\n");
+    bool ack = evhttp_request_get_command(req) == EVHTTP_REQ_POST && is_ack_path(path);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
+        !ack) {
+        reply_text(req, 405, "Method Not Allowed", "only GET is supported (and POST /api/v1/alerts/<key>/ack)\n");
         goto done;
     }
     if (strcmp(path, "/healthz") == 0) {
@@ -76,6 +121,10 @@ static void handle(struct evhttp_request *req, void *arg)
     if (!authorized(req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         reply_text(req, 401, "Unauthorized", "unauthorized\n");
+        goto done;
+    }
+    if (ack) {
+        handle_ack(req, path, parsed != NULL ? evhttp_uri_get_query(parsed) : NULL);
         goto done;
     }
     struct pbuf body;
@@ -106,6 +155,9 @@ static void handle(struct evhttp_request *req, void *arg)
             evhttp_clear_headers(&q);
         }
         api_forecast_json(&body, hours);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
+    } else if (strcmp(path, "/api/v1/alerts") == 0) {
+        alert_api_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);
     } else if (strcmp(path, "/api/v1/lanes") == 0) {
         api_lanes_json(&body);

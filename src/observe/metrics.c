@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert.h"
 #include "auth_query.h"
+#include "channels.h"
 #include "pgstats.h"
 #include "fetch.h"
 #include "health.h"
@@ -241,8 +243,10 @@ void metrics_prometheus(struct pbuf *b)
     pgstats_prometheus(b);
     auth_query_prometheus(b);
     scaler_prometheus(b);
+    alert_prometheus(b);
     health_prometheus(b);
     push_prometheus(b);
+    channels_prometheus(b);
     metrics_calendars(b);
 
     head(b, "wedpool_prepared_statements_client_parses_total", "counter",

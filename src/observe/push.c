@@ -1,4 +1,5 @@
-/* push.c — DogStatsD and OTLP/HTTP JSON exporters: build on the loop, send on a worker thread. */
+/* push.c — DogStatsD and OTLP/HTTP JSON exporters: build on the loop, send on the "push" outbox
+ * (alert/outbox.h: one worker thread, a bounded queue, requests abandoned on shutdown). */
 #include "push.h"
 
 #include <arpa/inet.h>
@@ -6,7 +7,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,8 +18,10 @@
 
 #include "log.h"
 #include "loop.h"
+#include "outbox.h"
 #include "pool.h"
 #include "runtime.h"
+#include "scaler.h"
 
 #define QUEUE_LEN 32
 #define DATAGRAM_MAX 1432 /* datadog-go's OptimalUDPPayloadSize: no fragmentation at MTU 1500 */
@@ -29,20 +31,13 @@ enum exporter { EXP_DOGSTATSD = 0, EXP_OTLP = 1, EXP_COUNT };
 static const char *const exporter_names[EXP_COUNT] = {"dogstatsd", "otlp"};
 
 struct payload {
+    struct outbox_job job;
     enum exporter kind;
     char *data;
     size_t len;
 };
 
-static struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct payload q[QUEUE_LEN];
-    int head, count;
-    bool stop;
-    bool started;
-} worker = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static struct outbox *ob;
 
 static _Atomic uint64_t sent[EXP_COUNT], failed[EXP_COUNT], dropped[EXP_COUNT], retried[EXP_COUNT];
 static struct event tick;
@@ -75,124 +70,90 @@ static void send_dogstatsd(const struct payload *p)
     }
 }
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+static void send_otlp(struct outbox *box, const struct payload *p)
 {
-    return size * nmemb;
-}
-
-static long retry_after_s;
-static size_t on_header(char *buf, size_t size, size_t n, void *userdata)
-{
-    size_t len = size * n;
-    if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0)
-        retry_after_s = strtol(buf + 12, NULL, 10);
-    return len;
-}
-
-static void send_otlp(const struct payload *p)
-{
-    CURL *curl = curl_easy_init();
-    if (curl == NULL) {
+    struct wire_request *rq = calloc(1, sizeof(*rq));
+    if (rq == NULL) {
         atomic_fetch_add(&failed[EXP_OTLP], 1);
         return;
     }
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    snprintf(rq->url, sizeof(rq->url), "%s", otlp_url);
+    snprintf(rq->headers[rq->nheaders++], sizeof(rq->headers[0]), "Content-Type: application/json");
     /* otlp_headers = "api-key=KEY, other=value" */
     char copy[sizeof(otlp_hdrs)];
     snprintf(copy, sizeof(copy), "%s", otlp_hdrs);
     char *save = NULL;
-    for (char *kv = strtok_r(copy, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL && rq->nheaders < WIRE_HEADERS_MAX;
+         kv = strtok_r(NULL, ",", &save)) {
         while (*kv == ' ')
             kv++;
         char *eq = strchr(kv, '=');
         if (eq == NULL)
             continue;
         *eq = '\0';
-        char line[1100];
-        snprintf(line, sizeof(line), "%s: %s", kv, eq + 1);
-        headers = curl_slist_append(headers, line);
+        snprintf(rq->headers[rq->nheaders++], sizeof(rq->headers[0]), "%.200s: %.390s", kv, eq + 1);
     }
-    curl_easy_setopt(curl, CURLOPT_URL, otlp_url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, p->data);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)p->len);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    rq->body = p->data; /* borrowed: the job frees it */
+    rq->body_len = p->len;
     long delay_ms = 500;
     bool ok = false;
     for (int attempt = 1; attempt <= OTLP_ATTEMPTS; attempt++) {
-        retry_after_s = -1;
-        CURLcode rc = curl_easy_perform(curl);
-        long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (rc == CURLE_OK && status >= 200 && status < 300) {
+        struct outbox_http h;
+        outbox_http(box, rq, 5000, &h);
+        if (h.curl_code == 0 && h.status >= 200 && h.status < 300) {
             ok = true;
             break;
         }
         /* Only 429, 502, 503, 504 (and no answer at all) are worth another try. */
-        bool retryable = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
-        if (!retryable || attempt == OTLP_ATTEMPTS) {
-            log_warn("OTLP export to %s failed: %s (HTTP %ld)%s", otlp_url,
-                     rc != CURLE_OK ? curl_easy_strerror(rc) : "rejected", status, retryable ? ", giving up" : "");
+        bool retryable = h.curl_code != 0 || h.status == 429 || h.status == 502 || h.status == 503 || h.status == 504;
+        if (!retryable || attempt == OTLP_ATTEMPTS || outbox_stopping(box)) {
+            log_warn("OTLP export to %s failed: %s (HTTP %ld)%s", otlp_url, h.curl_code != 0 ? h.error : "rejected",
+                     h.status, retryable ? ", giving up" : "");
             break;
         }
         atomic_fetch_add(&retried[EXP_OTLP], 1);
-        long wait_ms = retry_after_s >= 0 && retry_after_s <= 30 ? retry_after_s * 1000 : delay_ms;
-        wait_ms += rand() % 100; /* jitter */
-        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
-        pthread_mutex_lock(&worker.mu);
-        bool stopping = worker.stop;
-        pthread_mutex_unlock(&worker.mu);
-        if (stopping)
+        long wait_ms = h.retry_after_s >= 0 && h.retry_after_s <= 30 ? h.retry_after_s * 1000 : delay_ms;
+        wait_ms += (long)(random_u32() % 100); /* jitter */
+        if (!outbox_wait(box, wait_ms))
             break;
-        nanosleep(&ts, NULL);
         delay_ms *= 2;
     }
     atomic_fetch_add(ok ? &sent[EXP_OTLP] : &failed[EXP_OTLP], 1);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    free(rq);
 }
 
-static void *worker_main(void *arg)
+static void run_payload(struct outbox *box, struct outbox_job *job)
 {
-    for (;;) {
-        pthread_mutex_lock(&worker.mu);
-        while (worker.count == 0 && !worker.stop)
-            pthread_cond_wait(&worker.cv, &worker.mu);
-        if (worker.count == 0 && worker.stop) {
-            pthread_mutex_unlock(&worker.mu);
-            return NULL;
-        }
-        struct payload p = worker.q[worker.head];
-        worker.head = (worker.head + 1) % QUEUE_LEN;
-        worker.count--;
-        pthread_mutex_unlock(&worker.mu);
-        if (p.kind == EXP_DOGSTATSD)
-            send_dogstatsd(&p);
-        else
-            send_otlp(&p);
-        free(p.data);
-    }
+    struct payload *p = (struct payload *)job;
+    if (p->kind == EXP_DOGSTATSD)
+        send_dogstatsd(p);
+    else
+        send_otlp(box, p);
+    free(p->data);
+    free(p);
+}
+
+static void discard_payload(struct outbox_job *job)
+{
+    struct payload *p = (struct payload *)job;
+    free(p->data);
+    free(p);
 }
 
 /* ---- loop side ---- */
 
 static void enqueue(enum exporter kind, char *data, size_t len)
 {
-    pthread_mutex_lock(&worker.mu);
-    if (worker.count == QUEUE_LEN) {
-        pthread_mutex_unlock(&worker.mu);
-        atomic_fetch_add(&dropped[kind], 1);
-        free(data);
-        return;
+    struct payload *p = malloc(sizeof(*p));
+    if (p != NULL) {
+        *p = (struct payload){.job = {.run = run_payload, .discard = discard_payload}, .kind = kind, .data = data,
+                              .len = len};
+        if (outbox_post(ob, &p->job))
+            return;
     }
-    worker.q[(worker.head + worker.count) % QUEUE_LEN] = (struct payload){kind, data, len};
-    worker.count++;
-    pthread_cond_signal(&worker.cv);
-    pthread_mutex_unlock(&worker.mu);
+    atomic_fetch_add(&dropped[kind], 1);
+    free(data);
+    free(p);
 }
 
 /* Packs DogStatsD lines into datagrams of at most DATAGRAM_MAX bytes, separated by '\0'. */
@@ -232,13 +193,20 @@ static void tagsafe(const char *in, char *out, size_t cap)
     out[n] = '\0';
 }
 
+static double utilization_pct(const struct pool *p)
+{
+    return p->max_size ? 100.0 * p->n_active / p->max_size : 0;
+}
+
 static void build_dogstatsd(void)
 {
     struct packer pk;
     memset(&pk, 0, sizeof(pk));
     char env[128], db[WP_NAME_MAX], user[WP_NAME_MAX], lane[LANE_NAME_MAX];
     tagsafe(rt.cfg.environment, env, sizeof(env));
-    const char *wd = rt.wedding_day ? "true" : "false";
+    /* the wedding tags come from the calendar's current context (scaler.c) */
+    const struct wedding_context *wx = scaler_context();
+    const char *wd = wx->wedding_day ? "true" : "false";
     uint64_t xsum = 0;
     struct dlist *pos;
     for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
@@ -247,9 +215,10 @@ static void build_dogstatsd(void)
         tagsafe(p->user, user, sizeof(user));
         char tags[512];
         snprintf(tags, sizeof(tags), "pool_name:%s/%s,database:%s,wedding_day:%s,active_weddings:%d,environment:%s", db,
-                 user, db, wd, rt.active_weddings, env);
-        double util = p->max_size ? (double)p->n_active / p->max_size : 0;
-        pack_line(&pk, "wedsync.database.pool.utilization:%.4f|g|#%s", util, tags);
+                 user, db, wd, wx->active_weddings, env);
+        /* PERCENT of effective_max_pool_size, as seed 000's utilizationPercent (85, not 0.85), so a
+         * DataDog monitor written for the seed's metric ("above 85") fires */
+        pack_line(&pk, "wedsync.database.pool.utilization:%.1f|g|#%s", utilization_pct(p), tags);
         pack_line(&pk, "wedsync.database.pool.active:%d|g|#%s", p->n_active, tags);
         pack_line(&pk, "wedsync.database.pool.idle:%d|g|#%s", p->n_idle, tags);
         pack_line(&pk, "wedsync.database.pool.waiting:%d|g|#%s", p->n_waiting, tags);
@@ -263,7 +232,7 @@ static void build_dogstatsd(void)
         }
     }
     char tags[256];
-    snprintf(tags, sizeof(tags), "wedding_day:%s,active_weddings:%d,environment:%s", wd, rt.active_weddings, env);
+    snprintf(tags, sizeof(tags), "wedding_day:%s,active_weddings:%d,environment:%s", wd, wx->active_weddings, env);
     pack_line(&pk, "wedsync.database.pool.transactions:%llu|c|#%s",
               (unsigned long long)(xsum >= prev_xacts_sum ? xsum - prev_xacts_sum : xsum), tags);
     prev_xacts_sum = xsum;
@@ -319,7 +288,7 @@ static void build_otlp(void)
         bool sum, is_int;
         int field;
     } defs[] = {
-        {"wedsync.database.pool.utilization", "1", false, false, 0},
+        {"wedsync.database.pool.utilization", "%", false, false, 0},
         {"db_pool_active_connections", "{connection}", false, true, 1},
         {"db_pool_idle_connections", "{connection}", false, true, 2},
         {"db_pool_waiting_connections", "{connection}", false, true, 3},
@@ -337,7 +306,7 @@ static void build_otlp(void)
             const struct pool *p = container_of(pos, struct pool, node);
             double v = 0;
             switch (defs[d].field) {
-            case 0: v = p->max_size ? (double)p->n_active / p->max_size : 0; break;
+            case 0: v = utilization_pct(p); break;
             case 1: v = p->n_active; break;
             case 2: v = p->n_idle; break;
             case 3: v = p->n_waiting; break;
@@ -353,7 +322,10 @@ static void build_otlp(void)
             json_array_append_new(attrs, attr("pool_name", pool_name));
             json_array_append_new(attrs, attr("database", p->name));
             json_array_append_new(attrs, attr("user", p->user));
-            json_array_append_new(attrs, attr("wedding_day", rt.wedding_day ? "true" : "false"));
+            json_array_append_new(attrs, attr("wedding_day", scaler_context()->wedding_day ? "true" : "false"));
+            char aw[16];
+            snprintf(aw, sizeof(aw), "%d", scaler_context()->active_weddings);
+            json_array_append_new(attrs, attr("active_weddings", aw));
             json_array_append_new(attrs, attr("environment", rt.cfg.environment));
             json_array_append_new(points, point(v, defs[d].is_int, now_ns, defs[d].sum, attrs));
         }
@@ -417,12 +389,12 @@ bool push_start(void)
     start_unix_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
     if (otlp_url[0] != '\0')
         curl_global_init(CURL_GLOBAL_DEFAULT);
-    worker.stop = false;
-    if (pthread_create(&worker.thread, NULL, worker_main, NULL) != 0) {
-        log_error("cannot start the push exporter thread");
+    char err[256];
+    ob = outbox_start("push", QUEUE_LEN, err, sizeof(err));
+    if (ob == NULL) {
+        log_error("cannot start the push exporters: %s", err);
         return false;
     }
-    worker.started = true;
     struct timeval tv = {rt.cfg.push_interval_s, 0};
     event_assign(&tick, loop_base(), -1, EV_PERSIST, on_tick, NULL);
     event_add(&tick, &tv);
@@ -437,18 +409,9 @@ void push_stop(void)
     if (ticking)
         event_del(&tick);
     ticking = false;
-    if (worker.started) {
-        pthread_mutex_lock(&worker.mu);
-        worker.stop = true;
-        pthread_cond_signal(&worker.cv);
-        pthread_mutex_unlock(&worker.mu);
-        pthread_join(worker.thread, NULL);
-        worker.started = false;
-        while (worker.count > 0) {
-            free(worker.q[worker.head].data);
-            worker.head = (worker.head + 1) % QUEUE_LEN;
-            worker.count--;
-        }
+    if (ob != NULL) {
+        outbox_free(ob); /* a request in flight is abandoned; queued payloads are dropped */
+        ob = NULL;
         if (otlp_url[0] != '\0')
             curl_global_cleanup();
     }

@@ -2,6 +2,7 @@
 #include "janitor.h"
 
 #include "admin.h"
+#include "alert.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
@@ -49,6 +50,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     scaler_tick(now);
     pool_janitor(now);
     stats_period(now);
+    alert_tick(now);
     admin_tick();
     if (rt.handed_over && !rt.shutting_down)
         takeover_drain_tick(now);

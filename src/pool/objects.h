@@ -221,6 +221,14 @@ struct pool {
     uint64_t stats_prev_us;
     struct pool_stats_avg avg;    /* averages over the last complete period */
     struct hist_window acquire_window;/* acquisition waits over the last minute (all lanes) */
+
+    /* alert.c's bookkeeping (issue #13), so that a quiet pool costs no lookup */
+    uint16_t alert_live;          /* bit per per-pool rule with an alert pending or firing */
+    uint64_t alert_waits_seen;    /* stats.wait_count at the last evaluation ... */
+    uint64_t alert_waits_last_us; /* ... and when it last moved (acquire_p99_ms: only then a p99) */
+    uint64_t alert_shed_seen;     /* lanes' shed total at the last evaluation */
+    uint64_t alert_shed_base;     /* ... when the current run of refusals began */
+    uint64_t alert_shed_last_us;  /* last time it grew */
 };
 
 #endif

@@ -49,6 +49,21 @@ for f in tests/fixtures/calendars/*; do
     case "$f" in *.csv) sel='\x01' ;; esac
     { printf "$sel"; cat "$f"; } >"$out/corpus-fuzz_calendar/seed-$(basename "$f")"
 done
+clang "${flags[@]}" -Isrc/alert tests/fuzz/fuzz_alert_rules.c src/alert/rules.c src/alert/alert_names.c -o "$out/fuzz_alert_rules"
+targets+=(fuzz_alert_rules)
+# Seeds: the documented [alert_rules] lines (selector byte 0), and a state-machine walk (1).
+mkdir -p "$out/corpus-fuzz_alert_rules"
+printf '\x00pool_utilization = threshold=85 for_s=30\nclients_waiting=threshold=50 for_s=15\nbackend_down = for_s=0 off\nrenotify_min = 60\ncalendar_stale = threshold=abc\n' >"$out/corpus-fuzz_alert_rules/seed-lines"
+printf '\x01\x07\x17\x27\x37\x17\xf6\x16\x00\x17\x27\x1f\xf7\x27' >"$out/corpus-fuzz_alert_rules/seed-walk"
+clang "${flags[@]}" -Isrc/alert tests/fuzz/fuzz_alert_channel.c src/alert/channel_conf.c src/alert/format.c src/alert/alert_names.c -ljansson -lcrypto -o "$out/fuzz_alert_channel"
+targets+=(fuzz_alert_channel)
+# Seeds: a line of each channel type, and a Retry-After date.
+mkdir -p "$out/corpus-fuzz_alert_channel"
+printf 'oncall\0type=slack url=env:SET min_severity=HIGH' >"$out/corpus-fuzz_alert_channel/seed-slack"
+printf 'sms\0type=twilio account_sid=AC1 auth_token=t from=+15550100 to=+15550101,+15550102 min_severity=CRITICAL' >"$out/corpus-fuzz_alert_channel/seed-twilio"
+printf "mail\\0type=email url=smtp://h:25 from='W <a@b.c>' to=x@y.z min_severity=HIGH" >"$out/corpus-fuzz_alert_channel/seed-email"
+printf 'am\0type=alertmanager url=http://h:9093/ min_severity=WARNING resend_s=30' >"$out/corpus-fuzz_alert_channel/seed-am"
+printf 'x\0Wed, 21 Oct 2015 07:28:00 GMT' >"$out/corpus-fuzz_alert_channel/seed-date"
 for t in "${targets[@]}"; do
     echo "fuzz: $t for ${secs}s"
     mkdir -p "$out/corpus-$t"

@@ -220,6 +220,7 @@ class Wedpool:
         self.lane_rules = []
         self.calendars = {}
         self.forecast = {}
+        self.alert_channels = {}
         self.users = dict(PASSWORDS)
         self.extra_users = {}
 
@@ -237,6 +238,8 @@ class Wedpool:
             lines += ["[calendars]"] + [f"{k} = {v}" for k, v in self.calendars.items()]
         if self.forecast:
             lines += ["[forecast]"] + [f"{k} = {v}" for k, v in self.forecast.items()]
+        if self.alert_channels:
+            lines += ["[alert_channels]"] + [f"{k} = {v}" for k, v in self.alert_channels.items()]
         lines += ["[wedpool]"] + [f"{k} = {v}" for k, v in self.settings.items()]
         self.ini.write_text("\n".join(lines) + "\n")
         users = {**self.users, **self.extra_users}

@@ -1,5 +1,6 @@
-"""Push exporters against local receivers that check the wire formats: DogStatsD over UDP and
-OTLP/HTTP JSON (with New Relic's api-key header, and the retry rules)."""
+"""Push exporters against local receivers that check the wire formats: DogStatsD over UDP (the
+seed's utilisation percent, wedding tags from the calendar) and OTLP/HTTP JSON (with New Relic's
+api-key header, and the retry rules). Both are sent from the push outbox's worker thread."""
 import http.server
 import json
 import re
@@ -13,25 +14,54 @@ from helpers import free_port, wait_for
 DOGSTATSD_LINE = re.compile(r"^[A-Za-z0-9_.]+:-?[0-9.]+\|(g|c)\|#([^|#\s]+)$")
 
 
-def test_dogstatsd_datagrams(wedpool):
+# A wedding in progress at the fake clock's 13:30Z: the tags come from the real wedding context.
+WEDDING_ICS = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//wedpool tests//EN\r
+BEGIN:VEVENT\r
+UID:smith-jones@wedpool.test\r
+DTSTAMP:20260601T000000Z\r
+DTSTART:20260613T130000Z\r
+DTEND:20260613T170000Z\r
+SUMMARY:Smith & Jones\r
+X-WEDPOOL-GUESTS:200\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_dogstatsd_datagrams(wedpool, tmp_path):
     port = free_port()
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", port))
     rx.settimeout(5)
-    wedpool.settings.update({"dogstatsd_addr": f"127.0.0.1:{port}", "push_interval_s": 1, "environment": "staging"})
+    ics = tmp_path / "weddings.ics"
+    ics.write_text(WEDDING_ICS)
+    wedpool.calendars = {"weddings": f"source={ics}"}
+    wedpool.settings.update({"dogstatsd_addr": f"127.0.0.1:{port}", "push_interval_s": 1, "environment": "staging",
+                             "max_pool_size": 4, "timezone": "Europe/London"})
     wedpool.lanes = {"critical": "priority=1400 reserve=yes"}
-    wedpool.start()
-    with wedpool.connect() as c:
-        c.execute("select 1")
-    lines = []
-    deadline = time.time() + 6
-    while time.time() < deadline and not any(l.startswith("wedsync.database.pool.utilization") for l in lines):
+    wedpool.start(env={"WEDPOOL_FAKE_NOW": "2026-06-13T13:30:00Z"})
+    held = wedpool.connect(autocommit=False)
+    held.execute("select 1")  # a transaction open: one of the pool's 4 servers in use = 25 %
+
+    def util_lines():
         data = rx.recv(65536)
         assert len(data) <= 1432
-        lines += data.decode().split("\n")
+        return data.decode().split("\n")
+    lines, util = [], []
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        got = util_lines()
+        lines += got
+        util = [l for l in got if l.startswith("wedsync.database.pool.utilization:") and "active_weddings:1" in l]
+        if util and float(util[0].split(":")[1].split("|")[0]) == 25.0:
+            break
     rx.close()
-    util = [l for l in lines if l.startswith("wedsync.database.pool.utilization:")]
+    held.close()
     assert util, lines
+    # PERCENT of the pool in use (seed 000's utilizationPercent): 25, not 0.25
+    assert util[0].startswith("wedsync.database.pool.utilization:25.0|g|#"), util
     for line in lines:
         m = DOGSTATSD_LINE.match(line)
         assert m, f"not a DogStatsD metric line: {line!r}"
@@ -41,6 +71,8 @@ def test_dogstatsd_datagrams(wedpool):
         assert tags["active_weddings"].isdigit()
     tags = dict(t.split(":", 1) for t in util[0].split("|#")[1].split(","))
     assert tags["pool_name"] == "appdb/app" and tags["database"] == "appdb"
+    # the wedding context: Smith & Jones in progress
+    assert tags["wedding_day"] == "true" and tags["active_weddings"] == "1"
     lane_lines = [l for l in lines if l.startswith("wedsync.database.pool.lane.active:")]
     assert {dict(t.split(":", 1) for t in l.split("|#")[1].split(","))["lane"] for l in lane_lines} >= {"default", "critical"}
 
@@ -96,7 +128,10 @@ def test_otlp_json_with_api_key(wedpool):
         assert attrs["service.name"] == "wedpool"
         metrics = {m["name"]: m for m in rm["scopeMetrics"][0]["metrics"]}
         util = metrics["wedsync.database.pool.utilization"]["gauge"]["dataPoints"][0]
-        assert {a["key"] for a in util["attributes"]} >= {"pool_name", "database", "wedding_day", "environment"}
+        assert {a["key"] for a in util["attributes"]} >= {"pool_name", "database", "wedding_day", "active_weddings",
+                                                          "environment"}
+        assert metrics["wedsync.database.pool.utilization"]["unit"] == "%"
+        assert 0 <= util["asDouble"] <= 100
         assert int(util["timeUnixNano"]) > 1_700_000_000 * 10**9
         tx = metrics["wedpool.transactions"]["sum"]
         assert tx["aggregationTemporality"] == 2 and tx["isMonotonic"] is True

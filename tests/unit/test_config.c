@@ -312,6 +312,30 @@ static void test_reload_merge(void **state)
     config_free(&again);
 }
 
+/* [alert_rules] (issue #13): defaults, a rule line, and bad lines refused with file:line. */
+static void test_alert_rules(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024] = "";
+    assert_true(load("[wedpool]\nauth_type = trust\n", &cfg, err));
+    assert_int_equal(cfg.alert_rules.rule[AR_POOL_UTILIZATION].threshold, 85);
+    assert_int_equal(cfg.alert_rules.rule[AR_ALERT_DELIVERY_FAILING].for_s, 300);
+    config_free(&cfg);
+    assert_true(load("[wedpool]\nauth_type = trust\n[alert_rules]\npool_utilization = threshold=70 for_s=5 ; low\n"
+                     "calendar_stale = off\nrenotify_min = 15\n", &cfg, err));
+    assert_int_equal(cfg.alert_rules.rule[AR_POOL_UTILIZATION].threshold, 70);
+    assert_int_equal(cfg.alert_rules.rule[AR_POOL_UTILIZATION].for_s, 5);
+    assert_true(cfg.alert_rules.rule[AR_CALENDAR_STALE].off);
+    assert_int_equal(cfg.alert_rules.renotify_min, 15);
+    config_free(&cfg);
+    expect_error("[wedpool]\nauth_type = trust\n[alert_rules]\n\npool_utilization = threshold=lots\n",
+                 "wedpool.ini:5: alert rule 'pool_utilization': threshold 'lots' is not a number");
+    expect_error("[alert_rules]\npool_usage = threshold=80\n", "wedpool.ini:2: alert rule 'pool_usage': unknown rule");
+    expect_error("[alert_rules]\nbackend_down = for_s=0\nbackend_down = off\n",
+                 "wedpool.ini:3: alert rule 'backend_down': given twice");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_reload_reuses_scram),
         cmocka_unit_test(test_show_config),
         cmocka_unit_test(test_reload_merge),
+        cmocka_unit_test(test_alert_rules),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
