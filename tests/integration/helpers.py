@@ -284,9 +284,16 @@ class Wedpool:
                 raise RuntimeError(f"wedpool exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Listening comes before the workers (calendars, alert channels, ...) have started;
+            # tests that count descriptors or threads need all of them, so wait for the line
+            # main() logs once everything is up.
+            if (self.settings.get("logfile") or self.settings.get("log_level") in ("warning", "error")
+                    or f"started (pid {self.proc.pid})" in self.log()):
+                return
+            time.sleep(0.02)
         raise RuntimeError("wedpool did not start listening:\n" + self.log())
 
     def log(self):
