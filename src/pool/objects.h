@@ -123,6 +123,8 @@ struct server {
                                      * over: released like pin_release when its entry succeeds */
     uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
                                  * Execute succeeds */
+    bool ps_unnamed_resets;     /* its unnamed statement is DISCARD ALL / DEALLOCATE ALL (relay.c) */
+    bool ps_reset_armed;        /* ... and a portal bound to such a statement awaits its Execute */
 
     int nsync;
     struct param_list params;   /* current session values on this server */

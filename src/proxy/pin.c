@@ -8,6 +8,10 @@
 #include <strings.h>
 
 #include "params.h"
+#include "prepared.h"
+
+/* The pre-check looks for the reserved prefix as two letters before an underscore. */
+_Static_assert(PS_PREFIX_LEN == 3 && sizeof(PS_PREFIX) == 4, "pin.c's pre-check assumes a prefix of two letters and '_'");
 
 /* ------------------------------------------------------------------ the cheap pre-check */
 
@@ -87,7 +91,7 @@ static bool candidate_keyword(const char *t, size_t len, size_t i)
     case 'p':
         return KW("prepare");
     case 'd':
-        return KW("deallocate") || KW("declare") || KW("discard");
+        return KW("deallocate") || KW("declare") || KW("discard") || KW("do");
     case 'l':
         return KW("listen") || KW("load");
     case 'u':
@@ -115,14 +119,22 @@ static bool into_temp_at(const char *t, size_t len, size_t i)
            word_at(t, len, i, "global", 6) || (len - i >= 7 && ci_eq(t + i, "pg_temp", 7));
 }
 
+/* At an underscore: the reserved prefix ("wp_") starting a word (EXECUTE wp_..., "wp_..."). */
+static bool reserved_hit(const char *t, size_t len, size_t i)
+{
+    (void)len;
+    return i >= 2 && lc((unsigned char)t[i - 2]) == PS_PREFIX[0] && lc((unsigned char)t[i - 1]) == PS_PREFIX[1] &&
+           (i == 2 || !is_word((unsigned char)t[i - 3]));
+}
+
 /* At an underscore: "set_config" around it, or "advisory" after it (every session advisory-lock
- * function is pg_[try_]advisory_...). */
+ * function is pg_[try_]advisory_...), or the reserved prefix. */
 static bool underscore_hit(const char *t, size_t len, size_t i)
 {
     if (i >= 3 && len - i >= 7 && lc((unsigned char)t[i - 3]) == 's' && lc((unsigned char)t[i - 2]) == 'e' &&
         lc((unsigned char)t[i - 1]) == 't' && ci_eq(t + i + 1, "config", 6))
         return true;
-    return len - i >= 9 && ci_eq(t + i + 1, "advisory", 8);
+    return (len - i >= 9 && ci_eq(t + i + 1, "advisory", 8)) || reserved_hit(t, len, i);
 }
 
 /* Every position of byte c in text, tested with hit(); memchr keeps this a vector scan. */
@@ -151,14 +163,20 @@ bool pin_precheck(const char *text, size_t len)
            scan(text, len, 'I', into_temp_at);
 }
 
+bool pin_reserved_precheck(const char *text, size_t len)
+{
+    return scan(text, len, '_', reserved_hit);
+}
+
 /* ------------------------------------------------------------------ the parse */
 
 static const char *const kind_names[PIN_KINDS] = {
     "SET", "SET ROLE", "SET SESSION AUTHORIZATION", "PREPARE", "LISTEN", "CREATE TEMP",
     "DECLARE ... WITH HOLD", "pg_advisory_lock", "LOAD", "a statement too large to analyse",
+    "a DO block that may create session state",
 };
 static const char *const kind_short[PIN_KINDS] = {
-    "set", "role", "session_authorization", "prepare", "listen", "temp", "hold", "advisory", "load", "unknown",
+    "set", "role", "session_authorization", "prepare", "listen", "temp", "hold", "advisory", "load", "unknown", "do",
 };
 
 const char *pin_kind_name(uint16_t mask)
@@ -335,6 +353,94 @@ static void create_into(struct pin_verdict *v, json_t *into)
         pin(v, PIN_TEMP, "CREATE TEMP TABLE ... AS", NULL);
 }
 
+/* EXECUTE, PREPARE or DEALLOCATE naming a statement: one of wedpool's server-side names? (The
+ * parser has folded an unquoted name to lower case, as the server will.) */
+static void stmt_name(struct pin_verdict *v, json_t *st)
+{
+    const char *name = str_of(st, "name");
+    if (name != NULL && strncmp(name, PS_PREFIX, PS_PREFIX_LEN) == 0)
+        v->reserved = true;
+}
+
+/* A word of a DO block's body, lower-cased into w (cut at cap - 1 bytes). */
+static size_t body_word(const char *b, size_t i, char *w, size_t cap)
+{
+    size_t n = 0;
+    while (is_word((unsigned char)b[i + n])) {
+        if (n + 1 < cap)
+            w[n] = (char)lc((unsigned char)b[i + n]);
+        n++;
+    }
+    w[n + 1 < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+/* A DO block runs PL/pgSQL (or another procedural language) that PostgreSQL's SQL grammar does not
+ * look into, and whatever it does to the session - set_config(..., false), SET, LISTEN, an advisory
+ * lock, a temp table, a PREPARE through EXECUTE '...' - outlives the transaction like the plain
+ * statement would. Its body is scanned word by word, conservatively: set_config and any session
+ * advisory-lock function anywhere (the string of a dynamic EXECUTE included); SET (but not SET
+ * LOCAL), LISTEN, PREPARE and LOAD where a statement starts (after BEGIN, THEN, ELSE, LOOP, ';' or a
+ * quote, so UPDATE ... SET does not count); CREATE [LOCAL|GLOBAL] TEMP[ORARY], pg_temp and WITH
+ * HOLD. A name assembled at run time ('SE' || 'T ...') is not seen, and functions are not looked
+ * into at all: both are documented limits (docs/configuration.md, pin_session_state). */
+static void do_block(struct pin_verdict *v, const char *body)
+{
+    char w[24], prev[24] = "", prev2[24] = "";
+    bool start = true, pending_set = false;
+    for (size_t i = 0; body[i] != '\0';) {
+        unsigned char c = (unsigned char)body[i];
+        if (!is_word(c)) {
+            if (c == ';' || c == '\'')
+                start = true;
+            else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '(')
+                start = false;
+            i++;
+            continue;
+        }
+        size_t n = body_word(body, i, w, sizeof(w));
+        i += n;
+        if (pending_set && strcmp(w, "local") != 0)
+            pin(v, PIN_DO_BLOCK, "a DO block running SET", NULL);
+        pending_set = false;
+        if (strcmp(w, "set_config") == 0 || (strstr(w, "advisory") != NULL && strstr(w, "xact") == NULL &&
+                                               strstr(w, "unlock") == NULL && strstr(w, "lock") != NULL)) {
+            pin(v, PIN_DO_BLOCK, "a DO block calling %s", w);
+        } else if (start && strcmp(w, "set") == 0) {
+            pending_set = true;
+        } else if (start && (strcmp(w, "listen") == 0 || strcmp(w, "prepare") == 0)) {
+            pin(v, PIN_DO_BLOCK, "a DO block running %s", w);
+        } else if (start && strcmp(w, "load") == 0) {
+            pin(v, PIN_DO_BLOCK | PIN_LOAD, "a DO block running LOAD", NULL);
+        } else if (((strcmp(w, "temp") == 0 || strcmp(w, "temporary") == 0) &&
+                    (strcmp(prev, "create") == 0 ||
+                     (strcmp(prev2, "create") == 0 && (strcmp(prev, "local") == 0 || strcmp(prev, "global") == 0)))) ||
+                   strcmp(w, "pg_temp") == 0 || (strcmp(w, "hold") == 0 && strcmp(prev, "with") == 0)) {
+            pin(v, PIN_DO_BLOCK, "a DO block creating a temporary object or a WITH HOLD cursor", NULL);
+        }
+        start = strcmp(w, "begin") == 0 || strcmp(w, "then") == 0 || strcmp(w, "else") == 0 ||
+                strcmp(w, "loop") == 0;
+        memcpy(prev2, prev, sizeof(prev));
+        memcpy(prev, w, sizeof(w));
+    }
+    if (pending_set)
+        pin(v, PIN_DO_BLOCK, "a DO block running SET", NULL);
+}
+
+static void do_stmt(struct pin_verdict *v, json_t *st)
+{
+    size_t i;
+    json_t *arg;
+    json_array_foreach(json_object_get(st, "args"), i, arg)
+    {
+        json_t *de = json_object_get(arg, "DefElem");
+        const char *name = str_of(de, "defname");
+        const char *body = str_of(json_object_get(json_object_get(de, "arg"), "String"), "sval");
+        if (name != NULL && strcmp(name, "as") == 0 && body != NULL)
+            do_block(v, body);
+    }
+}
+
 /* One node: a statement or expression that matters, by its node name. */
 static void node(struct pin_verdict *v, const char *key, json_t *val)
 {
@@ -350,6 +456,10 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
     case 'F':
         if (strcmp(key, "FuncCall") == 0)
             func_call(v, val);
+        break;
+    case 'E':
+        if (strcmp(key, "ExecuteStmt") == 0)
+            stmt_name(v, val);
         break;
     case 'C':
         if (strcmp(key, "CreateStmt") == 0) {
@@ -383,6 +493,9 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
         } else if (strcmp(key, "DeallocateStmt") == 0) {
             if (str_of(val, "name") == NULL)
                 v->releases |= PIN_PREPARE;
+            stmt_name(v, val);
+        } else if (strcmp(key, "DoStmt") == 0) {
+            do_stmt(v, val);
         } else if (strcmp(key, "DiscardStmt") == 0) {
             const char *target = str_of(val, "target");
             if (target != NULL && strcmp(target, "DISCARD_ALL") == 0)
@@ -392,8 +505,10 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
         }
         break;
     case 'P':
-        if (strcmp(key, "PrepareStmt") == 0)
+        if (strcmp(key, "PrepareStmt") == 0) {
             pin(v, PIN_PREPARE, "PREPARE", NULL);
+            stmt_name(v, val);
+        }
         break;
     case 'L':
         if (strcmp(key, "ListenStmt") == 0)

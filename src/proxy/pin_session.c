@@ -6,6 +6,7 @@
 #include "io.h"
 #include "log.h"
 #include "pin.h"
+#include "prepared.h"
 #include "proto.h"
 #include "runtime.h"
 
@@ -31,7 +32,7 @@ void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped)
         return;
     struct server *s = c->server; /* the batch's bookkeeping lives with the server it runs on */
     bool ok = !e->failed && !skipped;
-    if (e->tag == EXP_TAG_PIN_RELEASE && e->kind == EXP_PARSE) {
+    if (e->tag == EXP_TAG_PIN_RELEASE && (e->kind == EXP_PARSE || e->kind == EXP_BIND)) {
         if (ok)
             s->pin_parsed |= e->arg; /* released when an Execute of it succeeds */
     } else if (e->tag == EXP_TAG_PIN_RELEASE) {
@@ -71,6 +72,14 @@ void pin_client_gone(struct client *c)
 
 void pin_refusal_error(struct pbuf *out, uint16_t kinds)
 {
+    if (kinds & PIN_REFUSE_RESERVED) {
+        proto_error(out, "ERROR", "42501",
+                    "wedpool: prepared statement names beginning with \"%s\" are reserved: in transaction pooling "
+                    "they name the protocol-level prepared statements wedpool keeps on a server for all the "
+                    "clients it serves, which no client may EXECUTE, PREPARE or DEALLOCATE through SQL",
+                    PS_PREFIX);
+        return;
+    }
     proto_error(out, "ERROR", "0A000",
                 "wedpool: %s is not supported in transaction pooling: the session state it creates would outlive "
                 "the transaction on a server other clients share (pin_session_state=error; set "
@@ -95,11 +104,22 @@ static void rewrite_refused(struct iobuf *b, struct msg *m, uint32_t text_off, u
     lw[3] = (uint8_t)len;
 }
 
-enum pin_action pin_client_msg(struct client *c, struct msg *m, enum exp_tag *tag, uint16_t *arg)
+/* Are wedpool's shared server-side statement names (prepared.h) in use for this client? */
+static bool reserved_guard(const struct client *c)
+{
+    return c->pool != NULL && c->pool->mode == POOL_MODE_TRANSACTION && rt.cfg.max_prepared_statements > 0;
+}
+
+bool pin_wanted(const struct client *c)
+{
+    return pin_active(c) || reserved_guard(c);
+}
+
+enum pin_action pin_client_msg(struct client *c, struct msg *m, struct pin_msg *out)
 {
     struct iobuf *b = c->conn.buf;
-    *tag = EXP_TAG_CLIENT;
-    *arg = 0;
+    memset(out, 0, sizeof(*out));
+    out->tag = EXP_TAG_CLIENT;
     if (!m->whole && m->total <= IOBUF_SIZE) {
         if (b->parsed + m->total > IOBUF_SIZE && b->done == b->parsed)
             iobuf_compact(b);
@@ -116,32 +136,52 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, enum exp_tag *ta
     const char *text = body + off;
     const char *end = memchr(text, '\0', have - off);
     size_t len = end != NULL ? (size_t)(end - text) : have - off;
-    if (!pin_precheck(text, len))
+    bool active = pin_active(c);
+    if (active ? !pin_precheck(text, len) : !pin_reserved_precheck(text, len))
         return PIN_GO;
     struct pin_verdict v;
     if (!m->whole || end == NULL) {
         /* Too large to hold: streamed through unparsed. Its start looks like session state. */
-        memset(&v, 0, sizeof(v));
-        v.pins = PIN_UNKNOWN;
-        snprintf(v.what, sizeof(v.what), "a statement over %u bytes that may create session state", IOBUF_SIZE);
-        pin_add(c, v.pins, v.what);
+        if (active) {
+            memset(&v, 0, sizeof(v));
+            v.pins = PIN_UNKNOWN;
+            snprintf(v.what, sizeof(v.what), "a statement over %u bytes that may create session state", IOBUF_SIZE);
+            pin_add(c, v.pins, v.what);
+        }
         return PIN_GO;
     }
     pin_classify(text, &v);
+    uint16_t refuse = 0;
+    if (v.reserved) {
+        log_info("client %u (%s/%s): refused SQL use of a reserved prepared-statement name (%s...)", c->id,
+                 c->database, c->user, PS_PREFIX);
+        refuse = PIN_REFUSE_RESERVED;
+    } else if (!active) {
+        return PIN_GO;
+    } else if (v.pins != 0 && rt.cfg.pin_session_state == PIN_MODE_ERROR) {
+        log_debug("client %u (%s/%s): %s refused (pin_session_state=error)", c->id, c->database, c->user, v.what);
+        refuse = v.pins;
+    }
+    if (refuse != 0) {
+        rewrite_refused(b, m, (uint32_t)(b->parsed + MSG_HEADER + off), (uint32_t)len);
+        out->tag = EXP_TAG_PIN_REFUSED;
+        out->arg = refuse;
+        return PIN_GO;
+    }
+    out->pins = v.pins;
+    out->releases = v.releases;
     if (v.pins != 0) {
-        if (rt.cfg.pin_session_state == PIN_MODE_ERROR) {
-            log_debug("client %u (%s/%s): %s refused (pin_session_state=error)", c->id, c->database, c->user, v.what);
-            rewrite_refused(b, m, (uint32_t)(b->parsed + MSG_HEADER + off), (uint32_t)len);
-            *tag = EXP_TAG_PIN_REFUSED;
-            *arg = v.pins;
-            return PIN_GO;
-        }
         pin_add(c, v.pins, v.what);
     } else if ((v.releases & c->pin_mask) != 0) {
         /* takes effect once the query (or the Execute after the Parse) succeeded outside a
          * transaction block (pin_entry_done, pin_ready) */
-        *tag = EXP_TAG_PIN_RELEASE;
-        *arg = v.releases;
+        out->tag = EXP_TAG_PIN_RELEASE;
+        out->arg = v.releases;
     }
     return PIN_GO;
+}
+
+void pin_bound(struct client *c, uint16_t pins)
+{
+    pin_add(c, pins, "a prepared statement that creates session state");
 }

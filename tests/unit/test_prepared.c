@@ -69,7 +69,7 @@ static struct msg dc_msg(char type, const char *stmt)
 
 static enum ps_result run(struct side *s, const struct msg *m, uint32_t max)
 {
-    struct ps_ctx x = {&s->cl, &s->sv, &s->q, &s->out, max, 100};
+    struct ps_ctx x = {&s->cl, &s->sv, &s->q, &s->out, max, 100, NULL};
     uint32_t consumed;
     if (ps_check(m, 16384) != PS_REWRITE)
         return PS_UNCHANGED;
