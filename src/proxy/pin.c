@@ -149,6 +149,12 @@ static bool scan(const char *t, size_t len, int c, bool (*hit)(const char *, siz
     return false;
 }
 
+/* At an ampersand: U&"..." (an identifier with Unicode escapes could spell the reserved prefix). */
+static bool unicode_ident_hit(const char *t, size_t len, size_t i)
+{
+    return i >= 1 && lc((unsigned char)t[i - 1]) == 'u' && i + 1 < len && t[i + 1] == '"';
+}
+
 static bool semicolon_hit(const char *t, size_t len, size_t i)
 {
     return candidate_keyword(t, len, i + 1);
@@ -160,12 +166,12 @@ bool pin_precheck(const char *text, size_t len)
      * each '_' (set_config, pg_advisory_lock...), each 'i' (SELECT ... INTO TEMP). */
     return candidate_keyword(text, len, 0) || scan(text, len, ';', semicolon_hit) ||
            scan(text, len, '_', underscore_hit) || scan(text, len, 'i', into_temp_at) ||
-           scan(text, len, 'I', into_temp_at);
+           scan(text, len, 'I', into_temp_at) || scan(text, len, '&', unicode_ident_hit);
 }
 
 bool pin_reserved_precheck(const char *text, size_t len)
 {
-    return scan(text, len, '_', reserved_hit);
+    return scan(text, len, '_', reserved_hit) || scan(text, len, '&', unicode_ident_hit);
 }
 
 /* ------------------------------------------------------------------ the parse */

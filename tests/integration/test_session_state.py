@@ -32,6 +32,10 @@ STATES = [
      "select count(*) from pg_cursors where name = 'pinned_cur'", "0"),
     ("advisory_lock", "select pg_advisory_lock(424242)",
      "select count(*) from pg_locks where locktype = 'advisory' and objid = 424242 and pid = pg_backend_pid()", "0"),
+    # PL/pgSQL is not parsed: a DO block whose body may create state pins conservatively (pin.c do_block)
+    ("do_block_set_config", "do $$ begin perform set_config('work_mem', '7MB', false); end $$", "show work_mem", "4MB"),
+    ("do_block_dynamic_set", "do $$ begin execute format('SET search_path = %I, public', 'pinned_schema'); end $$",
+     "show search_path", '"$user", public'),
 ]
 
 
@@ -295,3 +299,70 @@ def test_listen_notify_transaction_mode(wedpool):
             d.execute("select 1")
         assert got_d == []
     assert "server sent" not in w.log() or "protocol violation" not in w.log()
+
+
+# ---------------------------------------------------------------- through named prepared statements
+
+def test_named_statements_pin_and_release(one_server):
+    """State created by a named prepared statement pins at each Execute of it (not only at its
+    Parse), and a releasing statement (UNLISTEN *, RESET ALL, DISCARD ALL) executed as a named
+    prepared statement unpins as its simple-query form does."""
+    from test_prepared import SYNC, bind, execute, parse, responses
+    w = one_server
+    w.start()
+    a = w.wire()
+    a.login()
+
+    def pinned():  # (RESET ALL resets application_name too: the only client of the pool)
+        rows = [r for r in w.admin("SHOW CLIENTS") if r["user"] == "app"]
+        assert len(rows) == 1, rows
+        return rows[0]["pinned"]
+    # LISTEN, released by a named UNLISTEN *
+    assert a.query("LISTEN chan").error is None
+    assert pinned() == "listen"
+    a.send(parse("unl", "UNLISTEN *") + SYNC)
+    assert responses(a, 1) == ["1", "ZI"]
+    assert pinned() == "listen"  # prepared, not run yet
+    a.send(bind("unl") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZI"]
+    assert pinned() == ""
+    # a named SET pins; RESET ALL unpins; executing the SET again pins again
+    a.send(parse("setp", "SET search_path = pinned_schema, public") + bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == "set"
+    a.send(parse("rst", "RESET ALL") + bind("rst") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == ""
+    a.send(bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZI"]
+    assert pinned() == "set"
+    # inside a transaction block the release may be rolled back: still pinned
+    assert a.query("BEGIN").error is None
+    a.send(bind("rst") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZT"]
+    assert a.query("ROLLBACK").error is None
+    assert pinned() == "set"
+    assert a.query("SHOW search_path").rows == [("pinned_schema, public",)]
+    # a named DISCARD ALL releases everything (and drops the client's statements, as on PostgreSQL)
+    assert a.query("LISTEN chan").error is None
+    a.send(parse("disc", "DISCARD ALL") + bind("disc") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == ""
+    a.send(bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["E26000", "ZI"]
+    # unpinned: B gets the (only) server between A's transactions, and it is clean
+    with w.connect() as b:
+        assert value(b, "show search_path") == '"$user", public'
+        assert value(b, "select count(*) from pg_listening_channels()") == "0"
+    a.close()
+
+
+def test_do_block_without_session_state_does_not_pin(one_server):
+    w = one_server
+    w.pg.sql("create table if not exists do_t (a int primary key)", "grant all on do_t to app", db="appdb")
+    w.start()
+    with w.connect(application_name="do_plain") as a:
+        a.execute("do $$ declare temp int := 1; begin insert into do_t values (temp) on conflict (a) "
+                  "do update set a = excluded.a; update do_t set a = 1; "
+                  "perform pg_advisory_xact_lock(5); end $$")
+        assert client_row(w, "do_plain")["pinned"] == ""
