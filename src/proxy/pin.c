@@ -169,9 +169,17 @@ bool pin_precheck(const char *text, size_t len)
            scan(text, len, 'I', into_temp_at) || scan(text, len, '&', unicode_ident_hit);
 }
 
+/* After a ';': DEALLOCATE, which prepared.c does not follow inside a multi-statement query. */
+static bool semicolon_deallocate_hit(const char *t, size_t len, size_t i)
+{
+    i = skip_blank(t, len, i + 1);
+    return i < len && word_at(t, len, i, "deallocate", 10);
+}
+
 bool pin_reserved_precheck(const char *text, size_t len)
 {
-    return scan(text, len, '_', reserved_hit) || scan(text, len, '&', unicode_ident_hit);
+    return scan(text, len, '_', reserved_hit) || scan(text, len, '&', unicode_ident_hit) ||
+           scan(text, len, ';', semicolon_deallocate_hit);
 }
 
 /* ------------------------------------------------------------------ the parse */

@@ -57,7 +57,7 @@ struct pin_verdict {
  * name a reserved statement? */
 bool pin_precheck(const char *text, size_t len);
 /* Cheaper still, for pin_session_state=ignore: could text name a reserved statement ("wp_" as the
- * start of a word, any case)? */
+ * start of a word, any case, or a U&"" identifier), or DEALLOCATE (ALL) after a ';'? */
 bool pin_reserved_precheck(const char *text, size_t len);
 
 /* Precise: parses text (NUL-terminated) and fills *v. False only when out of memory (then *v says

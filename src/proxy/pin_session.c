@@ -151,6 +151,7 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, struct pin_msg *
         return PIN_GO;
     }
     pin_classify(text, &v);
+    out->releases = v.releases; /* DEALLOCATE ALL matters to prepared.c in every mode */
     uint16_t refuse = 0;
     if (v.reserved) {
         log_info("client %u (%s/%s): refused SQL use of a reserved prepared-statement name (%s...)", c->id,
@@ -163,13 +164,13 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, struct pin_msg *
         refuse = v.pins;
     }
     if (refuse != 0) {
+        out->releases = 0;
         rewrite_refused(b, m, (uint32_t)(b->parsed + MSG_HEADER + off), (uint32_t)len);
         out->tag = EXP_TAG_PIN_REFUSED;
         out->arg = refuse;
         return PIN_GO;
     }
     out->pins = v.pins;
-    out->releases = v.releases;
     if (v.pins != 0) {
         pin_add(c, v.pins, v.what);
     } else if ((v.releases & c->pin_mask) != 0) {

@@ -11,6 +11,7 @@
 #include "client.h"
 #include "log.h"
 #include "msg.h"
+#include "pin.h"
 #include "pin_session.h"
 #include "pool.h"
 #include "prepared.h"
@@ -259,9 +260,15 @@ void client_pump(struct client *c)
                 s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
             if (bad == NULL && pm.tag != EXP_TAG_CLIENT)
                 (void)expq_tag_last(&s->exp, pm.tag, pm.arg);
-            if (bad == NULL && m.type == 'E' && s->ps_reset_armed && tracked) {
-                /* DISCARD ALL / DEALLOCATE ALL through a prepared statement (relay_reset_track) */
+            if (bad == NULL && tracked &&
+                ((m.type == 'E' && s->ps_reset_armed) || (m.type == 'Q' && (pm.releases & PIN_PREPARE) != 0))) {
+                /* DISCARD ALL / DEALLOCATE ALL through a prepared statement (relay_reset_track), or
+                 * DEALLOCATE ALL inside a multi-statement query prepared.c did not take over: the
+                 * server's prepared statements are gone (or, should the query fail, unknown: the
+                 * server is then closed rather than reused) */
                 s->ps_reset_armed = false;
+                if (pm.tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
+                    s->pin_rewritten_release |= pm.arg;
                 struct ps_ctx x = {.client = &c->ps, .server = &s->ps, .q = &s->exp, .out = &s->conn.out};
                 if (!ps_reset_execute(&x))
                     bad = "", oom = true;

@@ -343,6 +343,27 @@ def test_discard_and_deallocate_all_as_prepared_statements(wedpool):
 
 
 @pytest.mark.time_limit(60)
+@pytest.mark.parametrize("pin_mode", ["pin", "ignore"])
+def test_deallocate_all_inside_a_multi_statement_query(wedpool, pin_mode):
+    """DEALLOCATE ALL after other statements in one simple query drops wedpool's statements on the
+    server too: wedpool forgets them, and another client's statement is prepared there again."""
+    wedpool.settings.update(max_pool_size=1, pin_session_state=pin_mode)
+    wedpool.start()
+    a, b = wedpool.wire(), wedpool.wire()
+    a.login()
+    b.login()
+    b.send(parse("bs", "SELECT 'b'") + SYNC)
+    assert responses(b, 1) == ["1", "ZI"]
+    r = a.query("SELECT 1; DEALLOCATE ALL")
+    assert r.error is None and r.tags == ["SELECT 1", "DEALLOCATE ALL"]
+    assert a.query("SELECT count(*) FROM pg_prepared_statements").rows == [("0",)]
+    b.send(bind("bs") + execute() + SYNC)
+    assert responses(b, 1) == ["2", "D" + repr(b"b"), "C", "ZI"]
+    a.close()
+    b.close()
+
+
+@pytest.mark.time_limit(60)
 def test_deallocate_and_discard_all_reset_the_client_s_names(wedpool):
     wedpool.settings["max_pool_size"] = 1
     wedpool.start()
