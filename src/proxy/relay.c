@@ -139,8 +139,8 @@ static bool client_prepared_msg(struct client *c, struct server *s, const struct
 /* Statements that drop every prepared statement of the server's session when executed (DISCARD ALL,
  * DEALLOCATE ALL) may come as a Parse, named or not, then Bind and Execute: the Execute of a portal
  * bound to one arms the reset (ps_reset_execute). A named statement's Bind also pins or releases
- * what its text does (pin_session.h). Returns false if the client was closed. */
-static bool relay_reset_track(struct client *c, struct server *s, const struct msg *m, const struct ps_flags *fl,
+ * what its text does (pin_session.h). */
+static void relay_reset_track(struct client *c, struct server *s, const struct msg *m, const struct ps_flags *fl,
                               bool rewritten)
 {
     if (m->type == 'P' && m->have > 0 && m->body[0] == '\0') {
@@ -154,7 +154,6 @@ static bool relay_reset_track(struct client *c, struct server *s, const struct m
                 (void)expq_tag_last(&s->exp, EXP_TAG_PIN_RELEASE, fl->bound_releases);
         }
     }
-    return true;
 }
 
 void client_pump(struct client *c)
@@ -239,8 +238,7 @@ void client_pump(struct client *c)
                 if (rewritten && was_empty && !expq_empty(&s->exp))
                     s->query_start_us = now_us();
             }
-            if (!relay_reset_track(c, s, &m, &fl, rewritten))
-                return;
+            relay_reset_track(c, s, &m, &fl, rewritten);
         }
         if (rewritten) {
             if (pm.tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
