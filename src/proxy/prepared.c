@@ -658,7 +658,11 @@ bool ps_parse_resets(const struct msg *m)
     if (nl < 0)
         return false;
     const uint8_t *q = m->body + nl + 1;
-    long ql = str_len(q, blen - (uint32_t)nl - 1);
+    uint32_t avail = blen - (uint32_t)nl - 1;
+    uint32_t i = skip_space(q, avail, 0);
+    if (i >= avail || (q[i] | 0x20) != 'd')
+        return false; /* the common case: one look at the first keyword */
+    long ql = str_len(q, avail);
     return ql > 0 && text_resets(q, (uint32_t)ql);
 }
 

@@ -146,7 +146,7 @@ static void relay_reset_track(struct client *c, struct server *s, const struct m
     if (m->type == 'P' && m->have > 0 && m->body[0] == '\0') {
         s->ps_unnamed_resets = ps_parse_resets(m);
     } else if (m->type == 'B') {
-        s->ps_reset_armed = rewritten ? fl->bound_resets : ps_bind_unnamed(m) && s->ps_unnamed_resets;
+        s->ps_reset_armed = rewritten ? fl->bound_resets : s->ps_unnamed_resets && ps_bind_unnamed(m);
         if (rewritten && fl->bound && pin_active(c)) {
             if (fl->bound_pins != 0)
                 pin_bound(c, fl->bound_pins);
@@ -268,10 +268,13 @@ void client_pump(struct client *c)
                 if (pm.tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
                     s->pin_rewritten_release |= pm.arg;
                 struct ps_ctx x = {.client = &c->ps, .server = &s->ps, .q = &s->exp, .out = &s->conn.out};
-                if (!ps_reset_execute(&x))
-                    bad = "", oom = true;
-                else
+                if (ps_reset_execute(&x)) {
                     (void)expq_tag_last(&s->exp, EXP_TAG_PREPARED, 0);
+                } else { /* out of memory: the server's statements are unknown now, and the client goes */
+                    s->close_needed = true;
+                    bad = "";
+                    oom = true;
+                }
             }
         }
         if (st != MSG_OK || bad != NULL) {
