@@ -303,6 +303,14 @@ def test_listen_notify_transaction_mode(wedpool):
 
 # ---------------------------------------------------------------- through named prepared statements
 
+def only_client_pinned(w):
+    """SHOW CLIENTS `pinned` of the pool's only client (RESET ALL and DISCARD ALL reset
+    application_name too, so it cannot be found by that)."""
+    rows = [r for r in w.admin("SHOW CLIENTS") if r["user"] == "app"]
+    assert len(rows) == 1, rows
+    return rows[0]["pinned"]
+
+
 def test_named_statements_pin_and_release(one_server):
     """State created by a named prepared statement pins at each Execute of it (not only at its
     Parse), and a releasing statement (UNLISTEN *, RESET ALL, DISCARD ALL) executed as a named
@@ -313,10 +321,8 @@ def test_named_statements_pin_and_release(one_server):
     a = w.wire()
     a.login()
 
-    def pinned():  # (RESET ALL resets application_name too: the only client of the pool)
-        rows = [r for r in w.admin("SHOW CLIENTS") if r["user"] == "app"]
-        assert len(rows) == 1, rows
-        return rows[0]["pinned"]
+    def pinned():
+        return only_client_pinned(w)
     # LISTEN, released by a named UNLISTEN *
     assert a.query("LISTEN chan").error is None
     assert pinned() == "listen"
@@ -366,3 +372,29 @@ def test_do_block_without_session_state_does_not_pin(one_server):
                   "do update set a = excluded.a; update do_t set a = 1; "
                   "perform pg_advisory_xact_lock(5); end $$")
         assert client_row(w, "do_plain")["pinned"] == ""
+
+
+def test_psycopg_prepare_threshold_0_releases_unpin(one_server):
+    """psycopg 3 with prepare_threshold=0 sends every statement as a named prepared statement: its
+    LISTEN pins, its UNLISTEN * and DISCARD ALL unpin, and statements prepared after the DISCARD ALL
+    (which dropped wedpool's statements on the server too) work."""
+    w = one_server
+    w.start()
+    with psycopg.connect(w.dsn(application_name="psy0"), autocommit=True, prepare_threshold=0) as a:
+        a.execute("listen chan0")
+        assert only_client_pinned(w) == "listen"
+        a.execute("unlisten *")
+        assert only_client_pinned(w) == ""
+        a.execute("set search_path = pinned_schema, public")
+        assert only_client_pinned(w) == "set"
+        for _ in range(2):
+            assert a.execute("select %s::int + 1", (1,)).fetchone() == (2,)
+        a.execute("discard all")
+        assert only_client_pinned(w) == ""
+        # (psycopg itself does not forget its names on DISCARD ALL: new texts, new names)
+        for i in range(3):
+            assert a.execute("select %s::int + 2", (i,)).fetchone() == (i + 2,)
+        # unpinned: another client gets the only server between a's transactions
+        with w.connect() as b:
+            assert value(b, "show search_path") == '"$user", public'
+        assert a.execute("select %s::int + 2", (5,)).fetchone() == (7,)
