@@ -259,6 +259,38 @@ static const char *const_str(json_t *node)
     return str_of(json_object_get(ac, "sval"), "sval");
 }
 
+/* Settings whose plain SET the client's parameters carry (struct pin_verdict.carry_name): replayed on
+ * each server like the reported ones. Only scalar settings, whose SET value and set_config() value
+ * are the same text (not lists like search_path, whose identifiers SET quotes). */
+static const char *carried(const char *name)
+{
+    static const char *const names[] = {"extra_float_digits"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(names[i], name) == 0 && params_is_tracked_startup(names[i]))
+            return names[i];
+    return NULL;
+}
+
+/* The text of a constant SET value: a string, an integer or a decimal number; NULL otherwise. */
+static const char *const_value(json_t *node, char *buf, size_t cap)
+{
+    json_t *ac = json_object_get(node, "A_Const");
+    if (ac == NULL)
+        return NULL;
+    const char *s = str_of(json_object_get(ac, "sval"), "sval");
+    if (s == NULL)
+        s = str_of(json_object_get(ac, "fval"), "fval");
+    if (s != NULL)
+        return strlen(s) < cap ? s : NULL;
+    /* libpg_query's JSON leaves out an integer that is 0 - and a negative one: "ival":{} is
+     * ambiguous, so it is not carried (the SET pins) */
+    json_t *iv = json_object_get(json_object_get(ac, "ival"), "ival");
+    if (!json_is_integer(iv))
+        return NULL;
+    snprintf(buf, cap, "%lld", (long long)json_integer_value(iv));
+    return buf;
+}
+
 /* A setting changed for the session (SET, set_config(..., false)). */
 static void session_setting(struct pin_verdict *v, const char *name, const char *value, bool via_func)
 {
@@ -296,7 +328,9 @@ static void variable_set(struct pin_verdict *v, json_t *st)
         return;
     if (strcmp(kind, "VAR_RESET") == 0 || strcmp(kind, "VAR_SET_DEFAULT") == 0) {
         /* back to the default: creates nothing; releases only what has one setting */
-        if (strcasecmp(name, "role") == 0)
+        if (carried(name) != NULL) /* the default is the server's, not what the client carries */
+            pin(v, PIN_SET, "RESET %s", name);
+        else if (strcasecmp(name, "role") == 0)
             v->releases |= PIN_ROLE;
         else if (strcasecmp(name, "session_authorization") == 0)
             v->releases |= PIN_SESSION_AUTH;
@@ -306,6 +340,15 @@ static void variable_set(struct pin_verdict *v, json_t *st)
     json_t *args = json_object_get(st, "args");
     if (json_is_array(args) && json_array_size(args) == 1)
         value = const_str(json_array_get(args, 0));
+    const char *carry = strcmp(kind, "VAR_SET_VALUE") == 0 ? carried(name) : NULL;
+    char num[32];
+    const char *cv = carry != NULL && json_array_size(args) == 1 ? const_value(json_array_get(args, 0), num, sizeof(num))
+                                                                  : NULL;
+    if (cv != NULL) {
+        v->carry_name = carry;
+        snprintf(v->carry_value, sizeof(v->carry_value), "%s", cv);
+        return;
+    }
     session_setting(v, name, value, false);
 }
 

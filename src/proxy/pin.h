@@ -41,6 +41,10 @@ enum pin_kind {
 /* Not a kind of state: the reason a refused statement carries (EXP_TAG_PIN_REFUSED's arg) when it
  * names one of wedpool's own server-side prepared statements (pin_verdict.reserved). */
 #define PIN_REFUSE_RESERVED (1u << 15)
+/* Not a kind of state either: in a release argument (EXP_TAG_PIN_RELEASE), the statement carries a
+ * setting to the client's parameters once it succeeds outside a transaction block
+ * (pin_verdict.carry). */
+#define PIN_CARRY (1u << 14)
 
 struct pin_verdict {
     uint16_t pins;      /* state the text creates */
@@ -51,6 +55,11 @@ struct pin_verdict {
                          * the server-side names of the protocol-level statements every client of a
                          * server shares (prepared.h); no client may reach them through SQL */
     char what[96];      /* the first statement that creates state, e.g. "SET search_path", "LISTEN" */
+    /* A plain SET of a setting wedpool replays on every server the client gets (params.c) although
+     * PostgreSQL does not report it - extra_float_digits, which pgjdbc sets after every login: it
+     * creates no state to pin, the value follows the client once the statement succeeded. */
+    const char *carry_name; /* NULL: none */
+    char carry_value[32];
 };
 
 /* Cheap: could text (len bytes, need not be NUL-terminated) create or release session state, or

@@ -5,6 +5,7 @@
 
 #include "io.h"
 #include "log.h"
+#include "params.h"
 #include "pin.h"
 #include "prepared.h"
 #include "proto.h"
@@ -24,6 +25,35 @@ static void pin_add(struct client *c, uint16_t kinds, const char *what)
         p->n_pinned++;
     c->pin_mask |= kinds;
     log_debug("client %u (%s/%s): pinned to its server by %s", c->id, c->database, c->user, what);
+}
+
+/* A carried SET (pin_verdict.carry_name): remembered on the server until ReadyForQuery says how it
+ * went (pin_ready). Only a Query or an unnamed Parse, one at a time: a named statement can run
+ * again later, and a second carried SET in flight is pinned instead. Returns PIN_CARRY or 0. */
+static uint16_t carry_begin(struct client *c, const struct msg *m, const struct pin_verdict *v)
+{
+    struct server *s = c->server;
+    if (s == NULL || s->carry_name != NULL || (m->type == 'P' && m->body[0] != '\0')) {
+        pin_add(c, PIN_SET, "SET extra_float_digits (as a named statement, or twice in one batch)");
+        return 0;
+    }
+    s->carry_name = v->carry_name;
+    memcpy(s->carry_value, v->carry_value, sizeof(s->carry_value));
+    return PIN_CARRY;
+}
+
+/* The carried SET succeeded: the client's parameters take the value, and the server holds it. */
+static void carry_apply(struct client *c, struct server *s)
+{
+    if (!params_set(&c->params, s->carry_name, s->carry_value) ||
+        !params_set(&s->params, s->carry_name, s->carry_value)) {
+        pin_add(c, PIN_SET, "SET extra_float_digits (out of memory)");
+        return;
+    }
+    c->params_sig = params_signature(&c->params);
+    s->synced_sig = c->params_sig;
+    log_debug("client %u (%s/%s): %s = %s follows the client", c->id, c->database, c->user, s->carry_name,
+              s->carry_value);
 }
 
 void pin_entry_done(struct client *c, const struct exp_entry *e, bool skipped)
@@ -49,9 +79,20 @@ void pin_ready(struct client *c, char status)
     struct server *s = c->server;
     if (s == NULL)
         return;
-    uint16_t rel = s->pin_release;
+    uint16_t rel = s->pin_release, parsed = s->pin_parsed;
     s->pin_release = 0;
     s->pin_parsed = 0;
+    if (s->carry_name != NULL && (rel & PIN_CARRY) != 0) {
+        if (status == 'I')
+            carry_apply(c, s);
+        else /* inside a transaction block it may still be rolled back */
+            pin_add(c, PIN_SET, "SET extra_float_digits inside a transaction block");
+    } else if (s->carry_name != NULL && (parsed & PIN_CARRY) != 0) {
+        /* parsed (as the unnamed statement) but not executed in this batch: a later Bind may run it */
+        pin_add(c, PIN_SET, "SET extra_float_digits parsed in one batch and executed in another");
+    }
+    s->carry_name = NULL;
+    rel &= (uint16_t)~PIN_CARRY;
     if (rel == 0 || c->pin_mask == 0 || status != 'I')
         return; /* inside a transaction block the release may still be rolled back: stay pinned */
     c->pin_mask &= (uint16_t)~rel;
@@ -66,8 +107,10 @@ void pin_client_gone(struct client *c)
     if (c->pin_mask != 0 && c->pool != NULL)
         c->pool->n_pinned--;
     c->pin_mask = 0;
-    if (c->server != NULL)
+    if (c->server != NULL) {
         c->server->pin_release = c->server->pin_rewritten_release = c->server->pin_parsed = 0;
+        c->server->carry_name = NULL;
+    }
 }
 
 void pin_refusal_error(struct pbuf *out, uint16_t kinds)
@@ -171,13 +214,14 @@ enum pin_action pin_client_msg(struct client *c, struct msg *m, struct pin_msg *
         return PIN_GO;
     }
     out->pins = v.pins;
+    uint16_t carry = v.carry_name != NULL ? carry_begin(c, m, &v) : 0;
     if (v.pins != 0) {
         pin_add(c, v.pins, v.what);
-    } else if ((v.releases & c->pin_mask) != 0) {
+    } else if ((v.releases & c->pin_mask) != 0 || carry != 0) {
         /* takes effect once the query (or the Execute after the Parse) succeeded outside a
          * transaction block (pin_entry_done, pin_ready) */
         out->tag = EXP_TAG_PIN_RELEASE;
-        out->arg = v.releases;
+        out->arg = (uint16_t)(v.releases | carry);
     }
     return PIN_GO;
 }

@@ -574,7 +574,7 @@ void server_pump(struct server *s)
                 return;
             continue;
         }
-        if (ended && c != NULL && (s->pin_release | s->pin_parsed) != 0)
+        if (ended && c != NULL && ((s->pin_release | s->pin_parsed) != 0 || s->carry_name != NULL))
             pin_ready(c, (char)m.body[0]);
         if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
             v = EXP_DROP; /* asynchronous news for a server nobody holds */

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "reserved pre-check missed: %s\n", text);
             abort();
         }
-        if (((v.pins | v.releases) != 0 || v.reserved) && !maybe) {
+        if (((v.pins | v.releases) != 0 || v.reserved || v.carry_name != NULL) && !maybe) {
             fprintf(stderr, "pre-check missed state: %s (%s)\n", text, v.what);
             abort();
         }

@@ -398,3 +398,32 @@ def test_psycopg_prepare_threshold_0_releases_unpin(one_server):
         with w.connect() as b:
             assert value(b, "show search_path") == '"$user", public'
         assert a.execute("select %s::int + 2", (5,)).fetchone() == (7,)
+
+
+def test_extra_float_digits_follows_the_client(one_server):
+    """SET extra_float_digits (pgjdbc sends it after every login) is carried like a reported
+    setting instead of pinning: the client keeps its value on any server, the next client on the
+    server does not see it. Inside a transaction block, or RESET, it pins as before."""
+    w = one_server
+    w.start()
+    with w.connect(application_name="efd") as a:
+        a.execute("set extra_float_digits = 3")  # extended protocol: unnamed Parse, Bind, Execute
+        assert client_row(w, "efd")["pinned"] == ""
+        assert value(a, "show extra_float_digits") == "3"
+        with w.connect() as b:  # the only server, between a's transactions
+            assert value(b, "show extra_float_digits") == "1"
+        assert value(a, "show extra_float_digits") == "3"
+        assert a.pgconn.exec_(b"SET extra_float_digits TO '2'").status == psycopg.pq.ExecStatus.COMMAND_OK
+        with w.connect() as b:
+            assert value(b, "show extra_float_digits") == "1"
+        assert value(a, "show extra_float_digits") == "2"
+        assert client_row(w, "efd")["pinned"] == ""
+        a.execute("begin")
+        a.execute("set extra_float_digits = 3")
+        a.execute("commit")
+        assert client_row(w, "efd")["pinned"] == "set"
+        assert value(a, "show extra_float_digits") == "3"
+    for sql in ("reset extra_float_digits", "set extra_float_digits = -1"):  # (libpg_query hides negatives)
+        with w.connect(application_name="efd2") as a:
+            a.execute(sql)
+            assert client_row(w, "efd2")["pinned"] == "set"

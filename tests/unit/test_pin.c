@@ -232,6 +232,32 @@ static void test_do_blocks(void **state)
     assert_int_not_equal(PIN_DISCARD_ALL & PIN_DO_BLOCK, 0);
 }
 
+static void expect_carry(const char *sql, const char *value)
+{
+    struct pin_verdict v = classify(sql);
+    if (v.pins != 0 || v.carry_name == NULL || strcmp(v.carry_name, "extra_float_digits") != 0 ||
+        strcmp(v.carry_value, value) != 0)
+        fail_msg("%s: pins 0x%x carry %s = '%s', expected '%s'", sql, v.pins, v.carry_name ? v.carry_name : "-",
+                 v.carry_value, value);
+}
+
+static void test_carried_settings(void **state)
+{
+    (void)state;
+    expect_carry("SET extra_float_digits = 3", "3");
+    expect_carry("set session extra_float_digits to '2'", "2");
+    expect_carry("SET extra_float_digits = 1.0", "1.0");
+    /* not carried: pinned */
+    expect_pins("SET extra_float_digits = -1", PIN_SET, NULL); /* libpg_query's JSON hides the sign */
+    expect_pins("RESET extra_float_digits", PIN_SET, NULL);
+    expect_pins("SET extra_float_digits TO DEFAULT", PIN_SET, NULL);
+    expect_pins("SELECT set_config('extra_float_digits', '3', false)", PIN_SET, NULL);
+    expect_pins("SET statement_timeout = 5", PIN_SET, NULL); /* only extra_float_digits is carried */
+    struct pin_verdict v = classify("SET LOCAL extra_float_digits = 3");
+    assert_int_equal(v.pins, 0);
+    assert_null(v.carry_name);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -256,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_classify_releases),
         cmocka_unit_test(test_reserved_names),
         cmocka_unit_test(test_do_blocks),
+        cmocka_unit_test(test_carried_settings),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

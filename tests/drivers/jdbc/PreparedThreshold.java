@@ -2,7 +2,7 @@
 // prepared statements from the first execution - through wedpool in transaction mode: many
 // connections over a pool with fewer servers, autocommit and explicit transactions. Every result is
 // checked; prints one line "queries=N errors=E wrong=W" and exits non-zero on any failure.
-// Usage: java -cp /usr/share/java/postgresql.jar PreparedThreshold.java PORT [THREADS] [ROUNDS]
+// Usage: java -cp /usr/share/java/postgresql.jar PreparedThreshold.java PORT [THREADS] [ROUNDS] [MINVERSION]
 //        (PGUSER, PGPASSWORD, PGDATABASE from the environment)
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -77,10 +77,11 @@ public class PreparedThreshold {
         props.setProperty("user", System.getenv("PGUSER"));
         props.setProperty("password", System.getenv("PGPASSWORD"));
         props.setProperty("prepareThreshold", "1");
-        /* Without it pgjdbc sends extra_float_digits=2 at startup, then SET extra_float_digits = 3
-         * once it knows the server's version: a SET of a setting PostgreSQL does not report, which
-         * pins every connection to its server (README, transaction mode and JDBC). */
-        props.setProperty("assumeMinServerVersion", "9.4");
+        /* Optional (4th argument): without it pgjdbc sends extra_float_digits=2 at startup, then
+         * SET extra_float_digits = 3 once it knows the server's version, which wedpool carries to
+         * the client's next servers like a reported setting. */
+        if (args.length > 3 && !args[3].isEmpty())
+            props.setProperty("assumeMinServerVersion", args[3]);
         props.setProperty("connectTimeout", "10");
         start = new CyclicBarrier(threads);
         List<Thread> ts = new ArrayList<>();
