@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libevent-dev libssl-dev libinih-dev \
 	libjansson-dev libcurl4-openssl-dev libical-dev libpq-dev libcmocka-dev \
 	postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-psycopg python3-yaml procps curl prometheus clang strace libpg-query-dev python3-asyncpg \
-	python3-aiosmtpd prometheus-alertmanager
+	python3-aiosmtpd prometheus-alertmanager libpostgresql-jdbc-java default-jdk-headless nodejs
 
 .PHONY: all deps build test unit integration asan asan-test demo bench loadtest fuzz clean
 
@@ -15,6 +15,7 @@ all: build
 
 deps:
 	@scripts/deps.sh $(DEB_PACKAGES)
+	@scripts/deps-node.sh
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD)

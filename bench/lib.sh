@@ -47,8 +47,10 @@ start_pg() { # sets PGPORT
 }
 
 # start_wedpool [ini lines...] — transaction mode, SCRAM, HTTP on; extra lines go into [wedpool]
-# (a line starting with '[' opens its own section). Sets WP_PORT, WP_HTTP, WP_PID.
+# (a line starting with '[' opens its own section). Sets WP_PORT, WP_HTTP, WP_PID. WP_NAME (default
+# wedpool) names its .ini and .log in $WORK, so that two daemons can run side by side.
 start_wedpool() {
+    local name=${WP_NAME:-wedpool}
     WP_PORT=$(free_port)
     WP_HTTP=$(free_port)
     {
@@ -58,12 +60,12 @@ start_wedpool() {
         printf 'auth_type = scram-sha-256\nauth_file = users.txt\npool_mode = transaction\n'
         printf 'max_client_conn = 10000\nlog_level = warning\nhttp_listen = 127.0.0.1:%s\n' "$WP_HTTP"
         printf '%s\n' "$@" | awk '/^\[/ {exit} {print}'
-    } >"$WORK/wedpool.ini"
+    } >"$WORK/$name.ini"
     # its own session, as PgBouncer -d and the backends have: the scheduler groups CPU by session
-    setsid "$WEDPOOL" -c "$WORK/wedpool.ini" >"$WORK/wedpool.log" 2>&1 &
+    setsid "$WEDPOOL" -c "$WORK/$name.ini" >"$WORK/$name.log" 2>&1 &
     WP_PID=$!
     BENCH_PIDS+=("$WP_PID")
-    wait_port "$WP_PORT" || { echo "wedpool did not start:"; cat "$WORK/wedpool.log"; exit 1; }
+    wait_port "$WP_PORT" || { echo "wedpool did not start:"; cat "$WORK/$name.log"; exit 1; }
 }
 
 # make_tls_certs — a CA and a server certificate for 127.0.0.1/localhost in $WORK/tls (readable by

@@ -123,6 +123,10 @@ struct server {
                                      * over: released like pin_release when its entry succeeds */
     uint16_t pin_parsed;        /* kinds a releasing statement Parsed in this batch would release once an
                                  * Execute succeeds */
+    const char *carry_name;     /* a carried SET in flight (pin_session.c, PIN_CARRY): the setting, */
+    char carry_value[32];       /* ... and its value, for the client's parameters once it succeeded */
+    bool ps_unnamed_resets;     /* its unnamed statement is DISCARD ALL / DEALLOCATE ALL (relay.c) */
+    bool ps_reset_armed;        /* ... and a portal bound to such a statement awaits its Execute */
 
     int nsync;
     struct param_list params;   /* current session values on this server */

@@ -8,6 +8,10 @@
 #include <strings.h>
 
 #include "params.h"
+#include "prepared.h"
+
+/* The pre-check looks for the reserved prefix as two letters before an underscore. */
+_Static_assert(PS_PREFIX_LEN == 3 && sizeof(PS_PREFIX) == 4, "pin.c's pre-check assumes a prefix of two letters and '_'");
 
 /* ------------------------------------------------------------------ the cheap pre-check */
 
@@ -87,7 +91,7 @@ static bool candidate_keyword(const char *t, size_t len, size_t i)
     case 'p':
         return KW("prepare");
     case 'd':
-        return KW("deallocate") || KW("declare") || KW("discard");
+        return KW("deallocate") || KW("declare") || KW("discard") || KW("do");
     case 'l':
         return KW("listen") || KW("load");
     case 'u':
@@ -115,14 +119,22 @@ static bool into_temp_at(const char *t, size_t len, size_t i)
            word_at(t, len, i, "global", 6) || (len - i >= 7 && ci_eq(t + i, "pg_temp", 7));
 }
 
+/* At an underscore: the reserved prefix ("wp_") starting a word (EXECUTE wp_..., "wp_..."). */
+static bool reserved_hit(const char *t, size_t len, size_t i)
+{
+    (void)len;
+    return i >= 2 && lc((unsigned char)t[i - 2]) == PS_PREFIX[0] && lc((unsigned char)t[i - 1]) == PS_PREFIX[1] &&
+           (i == 2 || !is_word((unsigned char)t[i - 3]));
+}
+
 /* At an underscore: "set_config" around it, or "advisory" after it (every session advisory-lock
- * function is pg_[try_]advisory_...). */
+ * function is pg_[try_]advisory_...), or the reserved prefix. */
 static bool underscore_hit(const char *t, size_t len, size_t i)
 {
     if (i >= 3 && len - i >= 7 && lc((unsigned char)t[i - 3]) == 's' && lc((unsigned char)t[i - 2]) == 'e' &&
         lc((unsigned char)t[i - 1]) == 't' && ci_eq(t + i + 1, "config", 6))
         return true;
-    return len - i >= 9 && ci_eq(t + i + 1, "advisory", 8);
+    return (len - i >= 9 && ci_eq(t + i + 1, "advisory", 8)) || reserved_hit(t, len, i);
 }
 
 /* Every position of byte c in text, tested with hit(); memchr keeps this a vector scan. */
@@ -137,6 +149,12 @@ static bool scan(const char *t, size_t len, int c, bool (*hit)(const char *, siz
     return false;
 }
 
+/* At an ampersand: U&"..." (an identifier with Unicode escapes could spell the reserved prefix). */
+static bool unicode_ident_hit(const char *t, size_t len, size_t i)
+{
+    return i >= 1 && lc((unsigned char)t[i - 1]) == 'u' && i + 1 < len && t[i + 1] == '"';
+}
+
 static bool semicolon_hit(const char *t, size_t len, size_t i)
 {
     return candidate_keyword(t, len, i + 1);
@@ -148,7 +166,20 @@ bool pin_precheck(const char *text, size_t len)
      * each '_' (set_config, pg_advisory_lock...), each 'i' (SELECT ... INTO TEMP). */
     return candidate_keyword(text, len, 0) || scan(text, len, ';', semicolon_hit) ||
            scan(text, len, '_', underscore_hit) || scan(text, len, 'i', into_temp_at) ||
-           scan(text, len, 'I', into_temp_at);
+           scan(text, len, 'I', into_temp_at) || scan(text, len, '&', unicode_ident_hit);
+}
+
+/* After a ';': DEALLOCATE, which prepared.c does not follow inside a multi-statement query. */
+static bool semicolon_deallocate_hit(const char *t, size_t len, size_t i)
+{
+    i = skip_blank(t, len, i + 1);
+    return i < len && word_at(t, len, i, "deallocate", 10);
+}
+
+bool pin_reserved_precheck(const char *text, size_t len)
+{
+    return scan(text, len, '_', reserved_hit) || scan(text, len, '&', unicode_ident_hit) ||
+           scan(text, len, ';', semicolon_deallocate_hit);
 }
 
 /* ------------------------------------------------------------------ the parse */
@@ -156,9 +187,10 @@ bool pin_precheck(const char *text, size_t len)
 static const char *const kind_names[PIN_KINDS] = {
     "SET", "SET ROLE", "SET SESSION AUTHORIZATION", "PREPARE", "LISTEN", "CREATE TEMP",
     "DECLARE ... WITH HOLD", "pg_advisory_lock", "LOAD", "a statement too large to analyse",
+    "a DO block that may create session state",
 };
 static const char *const kind_short[PIN_KINDS] = {
-    "set", "role", "session_authorization", "prepare", "listen", "temp", "hold", "advisory", "load", "unknown",
+    "set", "role", "session_authorization", "prepare", "listen", "temp", "hold", "advisory", "load", "unknown", "do",
 };
 
 const char *pin_kind_name(uint16_t mask)
@@ -227,6 +259,38 @@ static const char *const_str(json_t *node)
     return str_of(json_object_get(ac, "sval"), "sval");
 }
 
+/* Settings whose plain SET the client's parameters carry (struct pin_verdict.carry_name): replayed on
+ * each server like the reported ones. Only scalar settings, whose SET value and set_config() value
+ * are the same text (not lists like search_path, whose identifiers SET quotes). */
+static const char *carried(const char *name)
+{
+    static const char *const names[] = {"extra_float_digits"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(names[i], name) == 0 && params_is_tracked_startup(names[i]))
+            return names[i];
+    return NULL;
+}
+
+/* The text of a constant SET value: a string, an integer or a decimal number; NULL otherwise. */
+static const char *const_value(json_t *node, char *buf, size_t cap)
+{
+    json_t *ac = json_object_get(node, "A_Const");
+    if (ac == NULL)
+        return NULL;
+    const char *s = str_of(json_object_get(ac, "sval"), "sval");
+    if (s == NULL)
+        s = str_of(json_object_get(ac, "fval"), "fval");
+    if (s != NULL)
+        return strlen(s) < cap ? s : NULL;
+    /* libpg_query's JSON leaves out an integer that is 0 - and a negative one: "ival":{} is
+     * ambiguous, so it is not carried (the SET pins) */
+    json_t *iv = json_object_get(json_object_get(ac, "ival"), "ival");
+    if (!json_is_integer(iv))
+        return NULL;
+    snprintf(buf, cap, "%lld", (long long)json_integer_value(iv));
+    return buf;
+}
+
 /* A setting changed for the session (SET, set_config(..., false)). */
 static void session_setting(struct pin_verdict *v, const char *name, const char *value, bool via_func)
 {
@@ -264,7 +328,9 @@ static void variable_set(struct pin_verdict *v, json_t *st)
         return;
     if (strcmp(kind, "VAR_RESET") == 0 || strcmp(kind, "VAR_SET_DEFAULT") == 0) {
         /* back to the default: creates nothing; releases only what has one setting */
-        if (strcasecmp(name, "role") == 0)
+        if (carried(name) != NULL) /* the default is the server's, not what the client carries */
+            pin(v, PIN_SET, "RESET %s", name);
+        else if (strcasecmp(name, "role") == 0)
             v->releases |= PIN_ROLE;
         else if (strcasecmp(name, "session_authorization") == 0)
             v->releases |= PIN_SESSION_AUTH;
@@ -274,6 +340,15 @@ static void variable_set(struct pin_verdict *v, json_t *st)
     json_t *args = json_object_get(st, "args");
     if (json_is_array(args) && json_array_size(args) == 1)
         value = const_str(json_array_get(args, 0));
+    const char *carry = strcmp(kind, "VAR_SET_VALUE") == 0 ? carried(name) : NULL;
+    char num[32];
+    const char *cv = carry != NULL && json_array_size(args) == 1 ? const_value(json_array_get(args, 0), num, sizeof(num))
+                                                                  : NULL;
+    if (cv != NULL) {
+        v->carry_name = carry;
+        snprintf(v->carry_value, sizeof(v->carry_value), "%s", cv);
+        return;
+    }
     session_setting(v, name, value, false);
 }
 
@@ -335,6 +410,94 @@ static void create_into(struct pin_verdict *v, json_t *into)
         pin(v, PIN_TEMP, "CREATE TEMP TABLE ... AS", NULL);
 }
 
+/* EXECUTE, PREPARE or DEALLOCATE naming a statement: one of wedpool's server-side names? (The
+ * parser has folded an unquoted name to lower case, as the server will.) */
+static void stmt_name(struct pin_verdict *v, json_t *st)
+{
+    const char *name = str_of(st, "name");
+    if (name != NULL && strncmp(name, PS_PREFIX, PS_PREFIX_LEN) == 0)
+        v->reserved = true;
+}
+
+/* A word of a DO block's body, lower-cased into w (cut at cap - 1 bytes). */
+static size_t body_word(const char *b, size_t i, char *w, size_t cap)
+{
+    size_t n = 0;
+    while (is_word((unsigned char)b[i + n])) {
+        if (n + 1 < cap)
+            w[n] = (char)lc((unsigned char)b[i + n]);
+        n++;
+    }
+    w[n + 1 < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+/* A DO block runs PL/pgSQL (or another procedural language) that PostgreSQL's SQL grammar does not
+ * look into, and whatever it does to the session - set_config(..., false), SET, LISTEN, an advisory
+ * lock, a temp table, a PREPARE through EXECUTE '...' - outlives the transaction like the plain
+ * statement would. Its body is scanned word by word, conservatively: set_config and any session
+ * advisory-lock function anywhere (the string of a dynamic EXECUTE included); SET (but not SET
+ * LOCAL), LISTEN, PREPARE and LOAD where a statement starts (after BEGIN, THEN, ELSE, LOOP, ';' or a
+ * quote, so UPDATE ... SET does not count); CREATE [LOCAL|GLOBAL] TEMP[ORARY], pg_temp and WITH
+ * HOLD. A name assembled at run time ('SE' || 'T ...') is not seen, and functions are not looked
+ * into at all: both are documented limits (docs/configuration.md, pin_session_state). */
+static void do_block(struct pin_verdict *v, const char *body)
+{
+    char w[24], prev[24] = "", prev2[24] = "";
+    bool start = true, pending_set = false;
+    for (size_t i = 0; body[i] != '\0';) {
+        unsigned char c = (unsigned char)body[i];
+        if (!is_word(c)) {
+            if (c == ';' || c == '\'')
+                start = true;
+            else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '(')
+                start = false;
+            i++;
+            continue;
+        }
+        size_t n = body_word(body, i, w, sizeof(w));
+        i += n;
+        if (pending_set && strcmp(w, "local") != 0)
+            pin(v, PIN_DO_BLOCK, "a DO block running SET", NULL);
+        pending_set = false;
+        if (strcmp(w, "set_config") == 0 || (strstr(w, "advisory") != NULL && strstr(w, "xact") == NULL &&
+                                               strstr(w, "unlock") == NULL && strstr(w, "lock") != NULL)) {
+            pin(v, PIN_DO_BLOCK, "a DO block calling %s", w);
+        } else if (start && strcmp(w, "set") == 0) {
+            pending_set = true;
+        } else if (start && (strcmp(w, "listen") == 0 || strcmp(w, "prepare") == 0)) {
+            pin(v, PIN_DO_BLOCK, "a DO block running %s", w);
+        } else if (start && strcmp(w, "load") == 0) {
+            pin(v, PIN_DO_BLOCK | PIN_LOAD, "a DO block running LOAD", NULL);
+        } else if (((strcmp(w, "temp") == 0 || strcmp(w, "temporary") == 0) &&
+                    (strcmp(prev, "create") == 0 ||
+                     (strcmp(prev2, "create") == 0 && (strcmp(prev, "local") == 0 || strcmp(prev, "global") == 0)))) ||
+                   strcmp(w, "pg_temp") == 0 || (strcmp(w, "hold") == 0 && strcmp(prev, "with") == 0)) {
+            pin(v, PIN_DO_BLOCK, "a DO block creating a temporary object or a WITH HOLD cursor", NULL);
+        }
+        start = strcmp(w, "begin") == 0 || strcmp(w, "then") == 0 || strcmp(w, "else") == 0 ||
+                strcmp(w, "loop") == 0;
+        memcpy(prev2, prev, sizeof(prev));
+        memcpy(prev, w, sizeof(w));
+    }
+    if (pending_set)
+        pin(v, PIN_DO_BLOCK, "a DO block running SET", NULL);
+}
+
+static void do_stmt(struct pin_verdict *v, json_t *st)
+{
+    size_t i;
+    json_t *arg;
+    json_array_foreach(json_object_get(st, "args"), i, arg)
+    {
+        json_t *de = json_object_get(arg, "DefElem");
+        const char *name = str_of(de, "defname");
+        const char *body = str_of(json_object_get(json_object_get(de, "arg"), "String"), "sval");
+        if (name != NULL && strcmp(name, "as") == 0 && body != NULL)
+            do_block(v, body);
+    }
+}
+
 /* One node: a statement or expression that matters, by its node name. */
 static void node(struct pin_verdict *v, const char *key, json_t *val)
 {
@@ -350,6 +513,10 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
     case 'F':
         if (strcmp(key, "FuncCall") == 0)
             func_call(v, val);
+        break;
+    case 'E':
+        if (strcmp(key, "ExecuteStmt") == 0)
+            stmt_name(v, val);
         break;
     case 'C':
         if (strcmp(key, "CreateStmt") == 0) {
@@ -383,6 +550,9 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
         } else if (strcmp(key, "DeallocateStmt") == 0) {
             if (str_of(val, "name") == NULL)
                 v->releases |= PIN_PREPARE;
+            stmt_name(v, val);
+        } else if (strcmp(key, "DoStmt") == 0) {
+            do_stmt(v, val);
         } else if (strcmp(key, "DiscardStmt") == 0) {
             const char *target = str_of(val, "target");
             if (target != NULL && strcmp(target, "DISCARD_ALL") == 0)
@@ -392,8 +562,10 @@ static void node(struct pin_verdict *v, const char *key, json_t *val)
         }
         break;
     case 'P':
-        if (strcmp(key, "PrepareStmt") == 0)
+        if (strcmp(key, "PrepareStmt") == 0) {
             pin(v, PIN_PREPARE, "PREPARE", NULL);
+            stmt_name(v, val);
+        }
         break;
     case 'L':
         if (strcmp(key, "ListenStmt") == 0)

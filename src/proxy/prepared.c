@@ -22,9 +22,13 @@ struct ps_stmt {
     uint64_t hash;        /* the number in its name (the body's hash, moved on by collisions) */
     uint32_t refs;        /* client maps, server sets and records in flight */
     uint32_t rest_len;
+    uint16_t pins, releases; /* struct ps_flags: what its text creates and releases, as classified */
+    bool resets;             /* its text is DISCARD ALL or DEALLOCATE ALL */
     char name[PS_NAME_LEN];
     uint8_t rest[];       /* Parse body after the name: query, NUL, int16 count, int32 OIDs */
 };
+
+static bool text_resets(const uint8_t *p, uint32_t n);
 
 static struct {
     struct ps_stmt **b;
@@ -97,6 +101,9 @@ static struct ps_stmt *reg_get(const uint8_t *rest, uint32_t len)
     s->hash = h;
     s->refs = 1;
     s->rest_len = len;
+    s->pins = s->releases = 0;
+    const uint8_t *z = memchr(rest, 0, len);
+    s->resets = z != NULL && text_resets(rest, (uint32_t)(z - rest));
     memcpy(s->rest, rest, len);
     s->next = reg.b[h & (reg.nb - 1)];
     reg.b[h & (reg.nb - 1)] = s;
@@ -616,6 +623,65 @@ static bool keyword(const uint8_t *p, uint32_t n, uint32_t *i, const char *kw)
     return true;
 }
 
+/* DISCARD ALL or DEALLOCATE [PREPARE] ALL, alone (a ';' and blanks may follow). */
+static bool text_resets(const uint8_t *p, uint32_t n)
+{
+    uint32_t i = skip_space(p, n, 0);
+    if (i >= n || (p[i] | 0x20) != 'd')
+        return false;
+    if (keyword(p, n, &i, "discard")) {
+        i = skip_space(p, n, i);
+        if (!keyword(p, n, &i, "all"))
+            return false;
+    } else if (keyword(p, n, &i, "deallocate")) {
+        i = skip_space(p, n, i);
+        uint32_t j = i;
+        if (keyword(p, n, &j, "prepare"))
+            i = skip_space(p, n, j);
+        if (!keyword(p, n, &i, "all"))
+            return false;
+    } else {
+        return false;
+    }
+    i = skip_space(p, n, i);
+    if (i < n && p[i] == ';')
+        i = skip_space(p, n, i + 1);
+    return i == n;
+}
+
+bool ps_parse_resets(const struct msg *m)
+{
+    if (m->type != 'P' || !m->whole)
+        return false;
+    uint32_t blen = msg_body_len(m);
+    long nl = str_len(m->body, blen);
+    if (nl < 0)
+        return false;
+    const uint8_t *q = m->body + nl + 1;
+    uint32_t avail = blen - (uint32_t)nl - 1;
+    uint32_t i = skip_space(q, avail, 0);
+    if (i >= avail || (q[i] | 0x20) != 'd')
+        return false; /* the common case: one look at the first keyword */
+    long ql = str_len(q, avail);
+    return ql > 0 && text_resets(q, (uint32_t)ql);
+}
+
+bool ps_bind_unnamed(const struct msg *m)
+{
+    long pl = str_len(m->body, m->have);
+    return m->type == 'B' && pl >= 0 && (uint32_t)pl + 1 < m->have && m->body[pl + 1] == '\0';
+}
+
+bool ps_reset_execute(struct ps_ctx *x)
+{
+    struct ps_server *sv = srv(x->server);
+    if (sv == NULL)
+        return false;
+    cmap_clear(*x->client);
+    sset_clear(sv);
+    return rec_push(sv, REC_RESET, NULL, NULL, 0);
+}
+
 enum ps_verdict ps_check(const struct msg *m, uint32_t buf_size)
 {
     const uint8_t *b = m->body;
@@ -751,6 +817,10 @@ static enum ps_result rewrite_parse(struct ps_ctx *x, const struct msg *m, uint3
         stmt_unref(st);
         return PS_OOM;
     }
+    if (x->flags != NULL) { /* the same text always classifies the same: the union is the verdict */
+        st->pins |= x->flags->parse_pins;
+        st->releases |= x->flags->parse_releases;
+    }
     bool ok;
     if (sset_touch(*x->server, st)) {
         ps_stats.hits++;
@@ -784,6 +854,11 @@ static const char *server_name_for(struct ps_ctx *x, const char *name, size_t le
             *oom = true;
             return NULL;
         }
+        if (x->flags != NULL) {
+            x->flags->bound_pins = st->pins;
+            x->flags->bound_releases = st->releases;
+            x->flags->bound_resets = st->resets;
+        }
         return st->name;
     }
     if (!has_prefix(name, len) || len + 2 > altsz)
@@ -806,6 +881,8 @@ static enum ps_result rewrite_bind(struct ps_ctx *x, const struct msg *m, uint32
         return PS_OOM;
     if (sname == NULL)
         return PS_UNCHANGED;
+    if (x->flags != NULL)
+        x->flags->bound = true;
     uint32_t old_prefix = MSG_HEADER + (uint32_t)pl + 1 + (uint32_t)len + 1;
     size_t slen = strlen(sname);
     /* header and names rewritten; parameters and result formats follow unchanged (they stream) */
@@ -902,29 +979,22 @@ static enum ps_result rewrite_query(struct ps_ctx *x, const struct msg *m, uint3
         return PS_UNCHANGED;
     uint32_t i = skip_space(p, n, 0);
     char name[128];
-    bool all = false;
-    if (keyword(p, n, &i, "discard")) {
-        i = skip_space(p, n, i);
-        if (!keyword(p, n, &i, "all"))
+    bool all = text_resets(p, n);
+    if (!all) {
+        if (!keyword(p, n, &i, "deallocate"))
             return PS_UNCHANGED;
-        all = true;
-    } else if (keyword(p, n, &i, "deallocate")) {
         i = skip_space(p, n, i);
         uint32_t j = i;
         if (keyword(p, n, &j, "prepare"))
             i = skip_space(p, n, j);
-        if (keyword(p, n, &i, "all"))
-            all = true;
-        else if (!sql_ident(p, n, &i, name, sizeof(name)))
+        if (!sql_ident(p, n, &i, name, sizeof(name)))
             return PS_UNCHANGED;
-    } else {
-        return PS_UNCHANGED;
+        i = skip_space(p, n, i);
+        if (i < n && p[i] == ';')
+            i = skip_space(p, n, i + 1);
+        if (i != n)
+            return PS_UNCHANGED; /* more statements follow: not judged here */
     }
-    i = skip_space(p, n, i);
-    if (i < n && p[i] == ';')
-        i = skip_space(p, n, i + 1);
-    if (i != n)
-        return PS_UNCHANGED; /* more statements follow: not judged here */
     if (all) {
         /* The server loses every prepared statement, the client its names. */
         cmap_clear(*x->client);

@@ -43,6 +43,16 @@ struct ps_counters {
 };
 extern struct ps_counters ps_stats;
 
+/* What the relay's session-state classifier (pin.h) says about statement texts, carried with
+ * each named statement so that every Bind of it, not only its Parse, pins or releases. Opaque
+ * here: kind bits in, the same bits out. */
+struct ps_flags {
+    uint16_t parse_pins, parse_releases; /* in: of a Parse's text (0 when not analysed) */
+    bool bound;                          /* out: a Bind of a named statement was rewritten, and */
+    bool bound_resets;                   /* its text is DISCARD ALL or DEALLOCATE ALL (ps_reset_execute) */
+    uint16_t bound_pins, bound_releases; /* what its text creates and releases */
+};
+
 /* One client message's surroundings. The maps are allocated on first use. */
 struct ps_ctx {
     struct ps_client **client;
@@ -51,6 +61,7 @@ struct ps_ctx {
     struct pbuf *out;     /* wedpool's output to the server, sent before the forwarded bytes */
     uint32_t server_max;  /* max_prepared_statements */
     uint32_t client_max;  /* max_client_prepared_statements */
+    struct ps_flags *flags; /* NULL: none */
 };
 
 enum ps_verdict {
@@ -73,6 +84,20 @@ enum ps_result {
     PS_WAIT,      /* a Parse whose name's existence depends on an earlier batch not answered yet:
                    * nothing changed; look at it again once the server has answered */
 };
+
+/* Is the text of this whole Parse message DISCARD ALL or DEALLOCATE [PREPARE] ALL (cheap: the first
+ * keywords)? Executed, such a statement drops every prepared statement of the server's session,
+ * wedpool's included. */
+bool ps_parse_resets(const struct msg *m);
+
+/* Does this Bind use the unnamed statement? */
+bool ps_bind_unnamed(const struct msg *m);
+
+/* The Execute about to be pushed on x->q runs DISCARD ALL or DEALLOCATE ALL (a statement for which
+ * ps_parse_resets or ps_flags.bound_resets said so): the server's set and the client's names are
+ * cleared now, as for the simple-query form, and a record is pushed; the caller tags the Execute's
+ * entry EXP_TAG_PREPARED. If the Execute fails or is skipped, the server is no longer trusted. */
+bool ps_reset_execute(struct ps_ctx *x) __attribute__((warn_unused_result));
 
 /* The client sent a Sync (numbers its batches; NULL is fine). */
 void ps_client_sync(struct ps_client *cl);

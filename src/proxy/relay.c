@@ -11,6 +11,7 @@
 #include "client.h"
 #include "log.h"
 #include "msg.h"
+#include "pin.h"
 #include "pin_session.h"
 #include "pool.h"
 #include "prepared.h"
@@ -88,7 +89,8 @@ static bool client_forward(struct client *c, struct server *s)
 /* A message naming a prepared statement (prepared.h): what came before it goes first, then the
  * rewritten message and whatever the server must prepare first. Returns false if the client was
  * closed or output is blocked (nothing was changed then: the message is looked at again). */
-static bool client_prepared_msg(struct client *c, struct server *s, const struct msg *m, bool *unchanged)
+static bool client_prepared_msg(struct client *c, struct server *s, const struct msg *m, struct ps_flags *fl,
+                                bool *unchanged)
 {
     struct iobuf *b = c->conn.buf;
     *unchanged = false;
@@ -101,6 +103,7 @@ static bool client_prepared_msg(struct client *c, struct server *s, const struct
         .out = &s->conn.out,
         .server_max = (uint32_t)rt.cfg.max_prepared_statements,
         .client_max = (uint32_t)rt.cfg.max_client_prepared_statements,
+        .flags = fl,
     };
     uint32_t consumed;
     switch (ps_rewrite(&x, m, &consumed)) {
@@ -131,6 +134,26 @@ static bool client_prepared_msg(struct client *c, struct server *s, const struct
     b->parsed += MSG_HEADER + m->have;
     c->conn.pkt_left = m->total - MSG_HEADER - m->have;
     return true;
+}
+
+/* Statements that drop every prepared statement of the server's session when executed (DISCARD ALL,
+ * DEALLOCATE ALL) may come as a Parse, named or not, then Bind and Execute: the Execute of a portal
+ * bound to one arms the reset (ps_reset_execute). A named statement's Bind also pins or releases
+ * what its text does (pin_session.h). */
+static void relay_reset_track(struct client *c, struct server *s, const struct msg *m, const struct ps_flags *fl,
+                              bool rewritten)
+{
+    if (m->type == 'P' && m->have > 0 && m->body[0] == '\0') {
+        s->ps_unnamed_resets = ps_parse_resets(m);
+    } else if (m->type == 'B') {
+        s->ps_reset_armed = rewritten ? fl->bound_resets : s->ps_unnamed_resets && ps_bind_unnamed(m);
+        if (rewritten && fl->bound && pin_active(c)) {
+            if (fl->bound_pins != 0)
+                pin_bound(c, fl->bound_pins);
+            else if ((fl->bound_releases & c->pin_mask) != 0)
+                (void)expq_tag_last(&s->exp, EXP_TAG_PIN_RELEASE, fl->bound_releases);
+        }
+    }
 }
 
 void client_pump(struct client *c)
@@ -196,31 +219,30 @@ void client_pump(struct client *c)
         const char *bad = NULL;
         bool oom = false;
         /* session state (pin_session.h): may pin the client, or rewrite a refused statement */
-        enum exp_tag pin_tag = EXP_TAG_CLIENT;
-        uint16_t pin_arg = 0;
-        if (st == MSG_OK && (m.type == 'Q' || m.type == 'P') && pin_active(c) &&
-            pin_client_msg(c, &m, &pin_tag, &pin_arg) == PIN_WAIT)
+        struct pin_msg pm = {.tag = EXP_TAG_CLIENT};
+        if (st == MSG_OK && (m.type == 'Q' || m.type == 'P') && pin_wanted(c) && pin_client_msg(c, &m, &pm) == PIN_WAIT)
             break;
         /* prepared statements (prepared.h): named statements renamed, or answered by wedpool. A
-         * statement rewritten here carries prepared.c's tag, not the pin's: its pin holds (a release
-         * through a named statement does not unpin, which is the safe side). */
+         * refused statement goes to the server as is (with its text replaced: nothing is created). */
         bool rewritten = false;
-        if (tracked && st == MSG_OK && !s->exp.copy_in) {
+        if (tracked && st == MSG_OK && !s->exp.copy_in && pm.tag != EXP_TAG_PIN_REFUSED) {
             enum ps_verdict pv = ps_check(&m, IOBUF_SIZE);
             if (pv == PS_NEED_MORE)
                 break;
+            struct ps_flags fl = {.parse_pins = pm.pins, .parse_releases = pm.releases};
             if (pv == PS_REWRITE) {
                 bool was_empty = expq_empty(&s->exp), unchanged;
-                if (!client_prepared_msg(c, s, &m, &unchanged))
+                if (!client_prepared_msg(c, s, &m, &fl, &unchanged))
                     return;
                 rewritten = !unchanged;
                 if (rewritten && was_empty && !expq_empty(&s->exp))
                     s->query_start_us = now_us();
             }
+            relay_reset_track(c, s, &m, &fl, rewritten);
         }
         if (rewritten) {
-            if (pin_tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
-                s->pin_rewritten_release |= pin_arg;
+            if (pm.tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
+                s->pin_rewritten_release |= pm.arg;
             s->txn_idle_since_us = 0;
             if (m.type == 'Q')
                 p->stats.query_count++;
@@ -234,8 +256,26 @@ void client_pump(struct client *c)
                 bad = oom ? "" : "only CopyData, CopyDone, CopyFail, Sync and Flush may follow COPY FROM STDIN";
             else if (was_empty && !expq_empty(&s->exp))
                 s->query_start_us = now_us(); /* also the client's last request, for idle_transaction_timeout */
-            if (bad == NULL && pin_tag != EXP_TAG_CLIENT)
-                (void)expq_tag_last(&s->exp, pin_tag, pin_arg);
+            if (bad == NULL && pm.tag != EXP_TAG_CLIENT)
+                (void)expq_tag_last(&s->exp, pm.tag, pm.arg);
+            if (bad == NULL && tracked &&
+                ((m.type == 'E' && s->ps_reset_armed) || (m.type == 'Q' && (pm.releases & PIN_PREPARE) != 0))) {
+                /* DISCARD ALL / DEALLOCATE ALL through a prepared statement (relay_reset_track), or
+                 * DEALLOCATE ALL inside a multi-statement query prepared.c did not take over: the
+                 * server's prepared statements are gone (or, should the query fail, unknown: the
+                 * server is then closed rather than reused) */
+                s->ps_reset_armed = false;
+                if (pm.tag == EXP_TAG_PIN_RELEASE && m.type == 'Q')
+                    s->pin_rewritten_release |= pm.arg;
+                struct ps_ctx x = {.client = &c->ps, .server = &s->ps, .q = &s->exp, .out = &s->conn.out};
+                if (ps_reset_execute(&x)) {
+                    (void)expq_tag_last(&s->exp, EXP_TAG_PREPARED, 0);
+                } else { /* out of memory: the server's statements are unknown now, and the client goes */
+                    s->close_needed = true;
+                    bad = "";
+                    oom = true;
+                }
+            }
         }
         if (st != MSG_OK || bad != NULL) {
             /* What came before is valid: it goes, so the server stays in step; then the client goes. */
@@ -258,6 +298,8 @@ void client_pump(struct client *c)
             p->stats.query_count++;
         else if (m.type == 'S' && c->ps != NULL)
             ps_client_sync(c->ps);
+        if (m.type == 'S')
+            s->ps_reset_armed = false; /* the transaction's portals end with it */
         b->parsed += MSG_HEADER + m.have;
         cc->pkt_left = m.total - MSG_HEADER - m.have;
     }
@@ -316,6 +358,8 @@ static void on_entry_done(void *arg, const struct exp_entry *e, bool skipped)
                 s->pin_release |= s->pin_rewritten_release;
             s->pin_rewritten_release = 0;
         }
+        if (e->kind == EXP_EXECUTE && s->client != NULL && s->pin_parsed != 0)
+            pin_entry_done(s->client, e, skipped); /* an Execute of DISCARD ALL (ps_reset_execute) */
         break;
     default:
         if (e->kind == EXP_EXECUTE && s->client != NULL && s->pin_parsed != 0)
@@ -530,7 +574,7 @@ void server_pump(struct server *s)
                 return;
             continue;
         }
-        if (ended && c != NULL && (s->pin_release | s->pin_parsed) != 0)
+        if (ended && c != NULL && ((s->pin_release | s->pin_parsed) != 0 || s->carry_name != NULL))
             pin_ready(c, (char)m.body[0]);
         if (c == NULL && v == EXP_FORWARD && (m.type == 'N' || m.type == 'A' || m.type == 'S'))
             v = EXP_DROP; /* asynchronous news for a server nobody holds */

@@ -38,7 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (memchr(v.what, '\0', sizeof(v.what)) == NULL)
             abort();
-        if ((v.pins | v.releases) != 0 && !maybe) {
+        if (v.reserved && !pin_reserved_precheck(text, len)) {
+            fprintf(stderr, "reserved pre-check missed: %s\n", text);
+            abort();
+        }
+        if (((v.pins | v.releases) != 0 || v.reserved || v.carry_name != NULL) && !maybe) {
             fprintf(stderr, "pre-check missed state: %s (%s)\n", text, v.what);
             abort();
         }

@@ -216,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* through wedpool */
         struct pbuf pb;
         pbuf_init(&pb);
-        struct ps_ctx x = {&client_ps, &cur->ps, &cur->q, &pb, max, 1000};
+        struct ps_ctx x = {&client_ps, &cur->ps, &cur->q, &pb, max, 1000, NULL};
         uint32_t consumed = 0;
         enum ps_result r = PS_UNCHANGED;
         if (ps_check(&m, 16384) == PS_REWRITE)

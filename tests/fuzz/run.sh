@@ -36,7 +36,10 @@ i=0
 for q in "SET search_path = x" "set local work_mem = '1MB'" "SELECT set_config('a.b', 'c', false)" "SET ROLE r" \
     "PREPARE p AS SELECT 1" "LISTEN c; UNLISTEN *" "CREATE TEMP TABLE t (a int) ON COMMIT DROP" \
     "DECLARE c CURSOR WITH HOLD FOR SELECT 1" "SELECT pg_advisory_lock(1), pg_advisory_unlock_all()" \
-    "LOAD 'x'" "DISCARD ALL" "select * into temp t from x" "/* c */ (select 1); reset all" "CLOSE ALL"; do
+    "LOAD 'x'" "DISCARD ALL" "select * into temp t from x" "/* c */ (select 1); reset all" "CLOSE ALL" \
+    "EXECUTE wp_0123456789abcdef(1)" "deallocate U&\"\\0077p_x\"" \
+    "DO \$\$ BEGIN EXECUTE 'SET search_path = x'; PERFORM set_config('a', 'b', false); END \$\$" \
+    "do 'begin update t set a = 1; create local temp table t2 (a int); end'"; do
     printf '%s' "$q" >"$out/corpus-fuzz_pin/seed-$i"
     i=$((i + 1))
 done

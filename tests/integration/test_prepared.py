@@ -261,11 +261,104 @@ def test_statement_of_client_a_is_not_usable_by_client_b(wedpool):
         assert responses(b, 1) == ["E26000", "ZI"]
         b.send(describe(b"S", n) + SYNC)
         assert responses(b, 1) == ["E26000", "ZI"]
-        r = b.query(f'DEALLOCATE "{n}"')
-        assert r.error is not None and r.error.sqlstate == "26000"
+        assert_reserved_refused(b, n)
     # A still has it, and the server still has it
     a.send(bind("secret") + execute() + SYNC)
     assert responses(a, 1) == ["2", "D" + repr(b"a's secret"), "C", "ZI"]
+    a.close()
+    b.close()
+
+
+def assert_reserved_refused(w, n):
+    """Every SQL way of reaching the server-side statement n is refused with 42501, naming why."""
+    for sql in (f"EXECUTE {n}", f"execute {n.upper()}", f'EXPLAIN EXECUTE "{n}"', f"DEALLOCATE {n}",
+                f'deallocate prepare "{n}"', f"PREPARE {n} AS SELECT 'b''s own'", f"CREATE TEMP TABLE t AS EXECUTE {n}",
+                f"SELECT 1; EXECUTE {n}"):
+        r = w.query(sql)
+        assert r.error is not None and r.error.sqlstate == "42501", (sql, r.error and r.error.message)
+        assert "reserved" in r.error.message
+        assert r.rows == [] and r.status == b"I"
+    # through the extended protocol too, as the text of a Parse (named or not)
+    for name in ("", "mine"):
+        w.send(parse(name, f"EXECUTE {n}") + bind(name) + execute() + SYNC)
+        assert responses(w, 1) == ["E42501", "ZI"]
+
+
+@pytest.mark.time_limit(60)
+@pytest.mark.parametrize("pin_mode", ["pin", "ignore"])
+def test_sql_cannot_reach_another_client_s_statement(wedpool, pin_mode):
+    """B cannot EXECUTE (or DEALLOCATE, or replace) through SQL the statement wedpool prepared on
+    the shared server for A's protocol-level Parse, whatever pin_session_state says."""
+    wedpool.settings.update(max_pool_size=1, pin_session_state=pin_mode)
+    wedpool.start()
+    a = wedpool.wire()
+    a.login()
+    a.send(parse("secret", "SELECT 'a''s secret'") + SYNC)
+    assert responses(a, 1) == ["1", "ZI"]
+    b = wedpool.wire()
+    b.login()
+    names = [r[0] for r in b.query("SELECT name FROM pg_prepared_statements").rows]
+    assert len(names) == 1 and names[0].startswith("wp_")
+    assert_reserved_refused(b, names[0])
+    # nothing of it ran, nothing was deallocated: A's statement is intact on the server
+    assert [r[0] for r in b.query("SELECT name FROM pg_prepared_statements").rows] == names
+    a.send(bind("secret") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "D" + repr(b"a's secret"), "C", "ZI"]
+    # an ordinary SQL PREPARE/EXECUTE of the client's own names is untouched (and pins it)
+    if pin_mode == "ignore":
+        r = b.query("PREPARE mine AS SELECT 5; EXECUTE mine; DEALLOCATE mine")
+        assert r.error is None and r.rows == [("5",)]
+    a.close()
+    b.close()
+    assert "refused SQL use of a reserved prepared-statement name" in wedpool.log()
+
+
+@pytest.mark.time_limit(60)
+def test_discard_and_deallocate_all_as_prepared_statements(wedpool):
+    """DISCARD ALL or DEALLOCATE ALL sent as a prepared statement (named, or unnamed as psycopg and
+    JDBC send any query) drops every prepared statement of the server's session, wedpool's
+    included: wedpool forgets them too, so the next use of any of them prepares it again."""
+    wedpool.settings["max_pool_size"] = 1
+    wedpool.start()
+    w = wedpool.wire()
+    w.login()
+    other = wedpool.wire()
+    other.login()
+    for name, text in (("d", "DISCARD ALL"), ("", "DISCARD ALL"), ("dd", "DEALLOCATE ALL"), ("", "deallocate prepare all")):
+        w.send(parse("x", "SELECT 7") + SYNC)
+        assert responses(w, 1) == ["1", "ZI"]
+        w.send(parse(name, text) + bind(name) + execute() + SYNC)
+        assert responses(w, 1) == ["1", "2", "C", "ZI"], (name, text)
+        # gone on the server, for this client as on PostgreSQL
+        w.send(bind("x") + execute() + SYNC)
+        assert responses(w, 1) == ["E26000", "ZI"]
+        assert w.query("SELECT count(*) FROM pg_prepared_statements").rows == [("0",)]
+        # the same text prepared again, by this client or another, is prepared on the server again
+        other.send(parse("y", "SELECT 7") + bind("y") + execute() + SYNC)
+        assert responses(other, 1) == ["1", "2", "D" + repr(b"7"), "C", "ZI"]
+        other.send(close(b"S", "y") + SYNC)
+        assert responses(other, 1) == ["3", "ZI"]
+    w.close()
+    other.close()
+
+
+@pytest.mark.time_limit(60)
+@pytest.mark.parametrize("pin_mode", ["pin", "ignore"])
+def test_deallocate_all_inside_a_multi_statement_query(wedpool, pin_mode):
+    """DEALLOCATE ALL after other statements in one simple query drops wedpool's statements on the
+    server too: wedpool forgets them, and another client's statement is prepared there again."""
+    wedpool.settings.update(max_pool_size=1, pin_session_state=pin_mode)
+    wedpool.start()
+    a, b = wedpool.wire(), wedpool.wire()
+    a.login()
+    b.login()
+    b.send(parse("bs", "SELECT 'b'") + SYNC)
+    assert responses(b, 1) == ["1", "ZI"]
+    r = a.query("SELECT 1; DEALLOCATE ALL")
+    assert r.error is None and r.tags == ["SELECT 1", "DEALLOCATE ALL"]
+    assert a.query("SELECT count(*) FROM pg_prepared_statements").rows == [("0",)]
+    b.send(bind("bs") + execute() + SYNC)
+    assert responses(b, 1) == ["2", "D" + repr(b"b"), "C", "ZI"]
     a.close()
     b.close()
 

@@ -32,6 +32,10 @@ STATES = [
      "select count(*) from pg_cursors where name = 'pinned_cur'", "0"),
     ("advisory_lock", "select pg_advisory_lock(424242)",
      "select count(*) from pg_locks where locktype = 'advisory' and objid = 424242 and pid = pg_backend_pid()", "0"),
+    # PL/pgSQL is not parsed: a DO block whose body may create state pins conservatively (pin.c do_block)
+    ("do_block_set_config", "do $$ begin perform set_config('work_mem', '7MB', false); end $$", "show work_mem", "4MB"),
+    ("do_block_dynamic_set", "do $$ begin execute format('SET search_path = %I, public', 'pinned_schema'); end $$",
+     "show search_path", '"$user", public'),
 ]
 
 
@@ -295,3 +299,131 @@ def test_listen_notify_transaction_mode(wedpool):
             d.execute("select 1")
         assert got_d == []
     assert "server sent" not in w.log() or "protocol violation" not in w.log()
+
+
+# ---------------------------------------------------------------- through named prepared statements
+
+def only_client_pinned(w):
+    """SHOW CLIENTS `pinned` of the pool's only client (RESET ALL and DISCARD ALL reset
+    application_name too, so it cannot be found by that)."""
+    rows = [r for r in w.admin("SHOW CLIENTS") if r["user"] == "app"]
+    assert len(rows) == 1, rows
+    return rows[0]["pinned"]
+
+
+def test_named_statements_pin_and_release(one_server):
+    """State created by a named prepared statement pins at each Execute of it (not only at its
+    Parse), and a releasing statement (UNLISTEN *, RESET ALL, DISCARD ALL) executed as a named
+    prepared statement unpins as its simple-query form does."""
+    from test_prepared import SYNC, bind, execute, parse, responses
+    w = one_server
+    w.start()
+    a = w.wire()
+    a.login()
+
+    def pinned():
+        return only_client_pinned(w)
+    # LISTEN, released by a named UNLISTEN *
+    assert a.query("LISTEN chan").error is None
+    assert pinned() == "listen"
+    a.send(parse("unl", "UNLISTEN *") + SYNC)
+    assert responses(a, 1) == ["1", "ZI"]
+    assert pinned() == "listen"  # prepared, not run yet
+    a.send(bind("unl") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZI"]
+    assert pinned() == ""
+    # a named SET pins; RESET ALL unpins; executing the SET again pins again
+    a.send(parse("setp", "SET search_path = pinned_schema, public") + bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == "set"
+    a.send(parse("rst", "RESET ALL") + bind("rst") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == ""
+    a.send(bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZI"]
+    assert pinned() == "set"
+    # inside a transaction block the release may be rolled back: still pinned
+    assert a.query("BEGIN").error is None
+    a.send(bind("rst") + execute() + SYNC)
+    assert responses(a, 1) == ["2", "C", "ZT"]
+    assert a.query("ROLLBACK").error is None
+    assert pinned() == "set"
+    assert a.query("SHOW search_path").rows == [("pinned_schema, public",)]
+    # a named DISCARD ALL releases everything (and drops the client's statements, as on PostgreSQL)
+    assert a.query("LISTEN chan").error is None
+    a.send(parse("disc", "DISCARD ALL") + bind("disc") + execute() + SYNC)
+    assert responses(a, 1) == ["1", "2", "C", "ZI"]
+    assert pinned() == ""
+    a.send(bind("setp") + execute() + SYNC)
+    assert responses(a, 1) == ["E26000", "ZI"]
+    # unpinned: B gets the (only) server between A's transactions, and it is clean
+    with w.connect() as b:
+        assert value(b, "show search_path") == '"$user", public'
+        assert value(b, "select count(*) from pg_listening_channels()") == "0"
+    a.close()
+
+
+def test_do_block_without_session_state_does_not_pin(one_server):
+    w = one_server
+    w.pg.sql("create table if not exists do_t (a int primary key)", "grant all on do_t to app", db="appdb")
+    w.start()
+    with w.connect(application_name="do_plain") as a:
+        a.execute("do $$ declare temp int := 1; begin insert into do_t values (temp) on conflict (a) "
+                  "do update set a = excluded.a; update do_t set a = 1; "
+                  "perform pg_advisory_xact_lock(5); end $$")
+        assert client_row(w, "do_plain")["pinned"] == ""
+
+
+def test_psycopg_prepare_threshold_0_releases_unpin(one_server):
+    """psycopg 3 with prepare_threshold=0 sends every statement as a named prepared statement: its
+    LISTEN pins, its UNLISTEN * and DISCARD ALL unpin, and statements prepared after the DISCARD ALL
+    (which dropped wedpool's statements on the server too) work."""
+    w = one_server
+    w.start()
+    with psycopg.connect(w.dsn(application_name="psy0"), autocommit=True, prepare_threshold=0) as a:
+        a.execute("listen chan0")
+        assert only_client_pinned(w) == "listen"
+        a.execute("unlisten *")
+        assert only_client_pinned(w) == ""
+        a.execute("set search_path = pinned_schema, public")
+        assert only_client_pinned(w) == "set"
+        for _ in range(2):
+            assert a.execute("select %s::int + 1", (1,)).fetchone() == (2,)
+        a.execute("discard all")
+        assert only_client_pinned(w) == ""
+        # (psycopg itself does not forget its names on DISCARD ALL: new texts, new names)
+        for i in range(3):
+            assert a.execute("select %s::int + 2", (i,)).fetchone() == (i + 2,)
+        # unpinned: another client gets the only server between a's transactions
+        with w.connect() as b:
+            assert value(b, "show search_path") == '"$user", public'
+        assert a.execute("select %s::int + 2", (5,)).fetchone() == (7,)
+
+
+def test_extra_float_digits_follows_the_client(one_server):
+    """SET extra_float_digits (pgjdbc sends it after every login) is carried like a reported
+    setting instead of pinning: the client keeps its value on any server, the next client on the
+    server does not see it. Inside a transaction block, or RESET, it pins as before."""
+    w = one_server
+    w.start()
+    with w.connect(application_name="efd") as a:
+        a.execute("set extra_float_digits = 3")  # extended protocol: unnamed Parse, Bind, Execute
+        assert client_row(w, "efd")["pinned"] == ""
+        assert value(a, "show extra_float_digits") == "3"
+        with w.connect() as b:  # the only server, between a's transactions
+            assert value(b, "show extra_float_digits") == "1"
+        assert value(a, "show extra_float_digits") == "3"
+        assert a.pgconn.exec_(b"SET extra_float_digits TO '2'").status == psycopg.pq.ExecStatus.COMMAND_OK
+        with w.connect() as b:
+            assert value(b, "show extra_float_digits") == "1"
+        assert value(a, "show extra_float_digits") == "2"
+        assert client_row(w, "efd")["pinned"] == ""
+        a.execute("begin")
+        a.execute("set extra_float_digits = 3")
+        a.execute("commit")
+        assert client_row(w, "efd")["pinned"] == "set"
+        assert value(a, "show extra_float_digits") == "3"
+    for sql in ("reset extra_float_digits", "set extra_float_digits = -1"):  # (libpg_query hides negatives)
+        with w.connect(application_name="efd2") as a:
+            a.execute(sql)
+            assert client_row(w, "efd2")["pinned"] == "set"

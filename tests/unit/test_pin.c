@@ -35,6 +35,8 @@ static void test_precheck_ordinary(void **state)
         "/* unterminated",
         "select 'a;b'",
         "EXECUTE p(1)",
+        "select swp_x from t", /* wp_ not at the start of a word */
+        "DO_SOMETHING", /* not the DO keyword */
     };
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
         if (pre(no[i]))
@@ -67,6 +69,11 @@ static void test_precheck_candidates(void **state)
         "select * into temp t from x",
         "SELECT * INTO TEMPORARY TABLE t FROM x",
         "select * into pg_temp.t from x",
+        "EXECUTE wp_0123456789abcdef(1)",
+        "explain execute WP_1",
+        "deallocate \"wp_x\"",
+        "select 1; execute U&\"\\0077p_x\"",
+        "DO $$ BEGIN PERFORM 1; END $$",
     };
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (!pre(yes[i]))
@@ -175,6 +182,82 @@ static void test_classify_releases(void **state)
     assert_int_equal(PIN_DISCARD_ALL & PIN_LOAD, 0);
 }
 
+static void expect_reserved(const char *sql, bool reserved)
+{
+    struct pin_verdict v = classify(sql);
+    if (v.reserved != reserved)
+        fail_msg("%s: reserved %d", sql, v.reserved);
+    if (reserved && !pin_reserved_precheck(sql, strlen(sql)))
+        fail_msg("%s: reserved pre-check missed", sql);
+}
+
+static void test_reserved_names(void **state)
+{
+    (void)state;
+    expect_reserved("EXECUTE wp_0123456789abcdef(1, 2)", true);
+    expect_reserved("execute WP_0123456789ABCDEF", true); /* folded to lower case, as the server does */
+    expect_reserved("EXPLAIN ANALYZE EXECUTE wp_1", true);
+    expect_reserved("CREATE TABLE t AS EXECUTE wp_1", true);
+    expect_reserved("DEALLOCATE \"wp_1\"", true);
+    expect_reserved("DEALLOCATE PREPARE wp_1", true);
+    expect_reserved("PREPARE wp_1 AS SELECT 1", true);
+    expect_reserved("select 1; execute U&\"\\0077p_1\"", true);
+    expect_reserved("EXECUTE \"WP_1\"", false); /* quoted: another name */
+    expect_reserved("EXECUTE mywp_1", false);
+    expect_reserved("SELECT wp_1 FROM t", false); /* a column, not a statement */
+    expect_reserved("DEALLOCATE ALL", false);
+    assert_false(pin_reserved_precheck("SELECT * FROM swp_t", 19));
+}
+
+static void test_do_blocks(void **state)
+{
+    (void)state;
+    expect_pins("DO $$ BEGIN PERFORM set_config('search_path', 'x', false); END $$", PIN_DO_BLOCK,
+                "a DO block calling set_config");
+    expect_pins("DO $$BEGIN SET search_path = x; END$$", PIN_DO_BLOCK, "a DO block running SET");
+    expect_pins("do 'begin perform pg_advisory_lock(1); end'", PIN_DO_BLOCK, NULL);
+    expect_pins("DO $$ BEGIN EXECUTE 'LISTEN c'; END $$", PIN_DO_BLOCK, "a DO block running listen");
+    expect_pins("DO $$ BEGIN EXECUTE format('SET %I = 1', 'work_mem'); END $$", PIN_DO_BLOCK, NULL);
+    expect_pins("DO $$ BEGIN CREATE TEMP TABLE t (a int); END $$", PIN_DO_BLOCK, NULL);
+    expect_pins("DO $$ BEGIN CREATE LOCAL TEMPORARY TABLE t (a int); END $$", PIN_DO_BLOCK, NULL);
+    expect_pins("DO $$ BEGIN IF true THEN set role r; END IF; END $$", PIN_DO_BLOCK, NULL);
+    expect_pins("DO $$ BEGIN LOAD 'auto_explain'; END $$", PIN_DO_BLOCK | PIN_LOAD, NULL);
+    expect_pins("select 1; do $$ begin execute 'prepare p as select 1'; end $$", PIN_DO_BLOCK, NULL);
+    /* nothing that outlives the transaction */
+    expect_pins("DO $$ BEGIN UPDATE t SET a = 1; END $$", 0, NULL);
+    expect_pins("DO $$ DECLARE temp int := 1; BEGIN INSERT INTO t VALUES (temp); END $$", 0, NULL);
+    expect_pins("DO $$ BEGIN SET LOCAL search_path = x; PERFORM pg_advisory_xact_lock(1); END $$", 0, NULL);
+    expect_pins("DO $$ BEGIN INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2; END $$", 0, NULL);
+    expect_releases("DISCARD ALL", PIN_DISCARD_ALL);
+    assert_int_not_equal(PIN_DISCARD_ALL & PIN_DO_BLOCK, 0);
+}
+
+static void expect_carry(const char *sql, const char *value)
+{
+    struct pin_verdict v = classify(sql);
+    if (v.pins != 0 || v.carry_name == NULL || strcmp(v.carry_name, "extra_float_digits") != 0 ||
+        strcmp(v.carry_value, value) != 0)
+        fail_msg("%s: pins 0x%x carry %s = '%s', expected '%s'", sql, v.pins, v.carry_name ? v.carry_name : "-",
+                 v.carry_value, value);
+}
+
+static void test_carried_settings(void **state)
+{
+    (void)state;
+    expect_carry("SET extra_float_digits = 3", "3");
+    expect_carry("set session extra_float_digits to '2'", "2");
+    expect_carry("SET extra_float_digits = 1.0", "1.0");
+    /* not carried: pinned */
+    expect_pins("SET extra_float_digits = -1", PIN_SET, NULL); /* libpg_query's JSON hides the sign */
+    expect_pins("RESET extra_float_digits", PIN_SET, NULL);
+    expect_pins("SET extra_float_digits TO DEFAULT", PIN_SET, NULL);
+    expect_pins("SELECT set_config('extra_float_digits', '3', false)", PIN_SET, NULL);
+    expect_pins("SET statement_timeout = 5", PIN_SET, NULL); /* only extra_float_digits is carried */
+    struct pin_verdict v = classify("SET LOCAL extra_float_digits = 3");
+    assert_int_equal(v.pins, 0);
+    assert_null(v.carry_name);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -197,6 +280,9 @@ int main(void)
         cmocka_unit_test(test_classify_state),
         cmocka_unit_test(test_classify_no_state),
         cmocka_unit_test(test_classify_releases),
+        cmocka_unit_test(test_reserved_names),
+        cmocka_unit_test(test_do_blocks),
+        cmocka_unit_test(test_carried_settings),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,7 +69,7 @@ static struct msg dc_msg(char type, const char *stmt)
 
 static enum ps_result run(struct side *s, const struct msg *m, uint32_t max)
 {
-    struct ps_ctx x = {&s->cl, &s->sv, &s->q, &s->out, max, 100};
+    struct ps_ctx x = {&s->cl, &s->sv, &s->q, &s->out, max, 100, NULL};
     uint32_t consumed;
     if (ps_check(m, 16384) != PS_REWRITE)
         return PS_UNCHANGED;
@@ -260,6 +260,70 @@ static void test_unnamed_and_check(void **state)
     assert_int_not_equal(ps_hash((const uint8_t *)"abc", 3), ps_hash((const uint8_t *)"abd", 3));
 }
 
+/* A named statement keeps what the classifier said of its text; each Bind reports it. DISCARD ALL /
+ * DEALLOCATE ALL texts are recognised, and ps_reset_execute forgets every statement. */
+static void test_flags_and_reset_at_execute(void **state)
+{
+    (void)state;
+    struct side a;
+    init(&a);
+    struct ps_flags fl = {.parse_pins = 0x1};
+    struct ps_ctx x = {&a.cl, &a.sv, &a.q, &a.out, 200, 100, &fl};
+    uint32_t consumed;
+    struct msg m = parse_msg("setp", "SET search_path = x");
+    assert_false(ps_parse_resets(&m));
+    assert_int_equal(ps_rewrite(&x, &m, &consumed), PS_OK);
+    struct ps_flags fl2 = {.parse_releases = 0x7ff};
+    x.flags = &fl2;
+    m = parse_msg("d", "  discard ALL ;");
+    assert_true(ps_parse_resets(&m));
+    assert_int_equal(ps_rewrite(&x, &m, &consumed), PS_OK);
+    answer(&a, 2);
+    struct ps_flags out = {0};
+    x.flags = &out;
+    m = bind_msg("setp");
+    assert_int_equal(ps_rewrite(&x, &m, &consumed), PS_OK);
+    assert_true(out.bound);
+    assert_int_equal(out.bound_pins, 0x1);
+    assert_false(out.bound_resets);
+    memset(&out, 0, sizeof(out));
+    m = bind_msg("d");
+    assert_int_equal(ps_rewrite(&x, &m, &consumed), PS_OK);
+    assert_true(out.bound_resets);
+    assert_int_equal(out.bound_releases, 0x7ff);
+    answer(&a, 2); /* the two BindCompletes */
+    /* the Execute of "d": every name and every server statement forgotten */
+    assert_true(ps_reset_execute(&x));
+    assert_true(expq_push(&a.q, EXP_EXECUTE, EXP_TAG_PREPARED, false, 0));
+    assert_int_equal(ps_client_count(a.cl), 0);
+    assert_int_equal(ps_server_count(a.sv), 0);
+    struct exp_entry e = *expq_head(&a.q);
+    bool ended;
+    assert_int_equal(expq_server_msg(&a.q, 'C', 0, NULL, NULL, &ended), EXP_FORWARD);
+    assert_true(ps_entry_done(a.sv, a.cl, &e, false));
+    /* failed, it leaves the server untrusted */
+    assert_true(ps_reset_execute(&x));
+    e.failed = true;
+    assert_true(ps_entry_done(a.sv, a.cl, &e, false));
+    assert_false(ps_settle(a.sv, a.cl));
+    /* other texts and forms */
+    const char *yes[] = {"DEALLOCATE ALL", "deallocate prepare all", "/* x */ DISCARD ALL"};
+    const char *no[] = {"DISCARD PLANS", "DEALLOCATE x", "DISCARD ALL; SELECT 1", "SELECT 1", ""};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        m = parse_msg("", yes[i]);
+        assert_true(ps_parse_resets(&m));
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        m = parse_msg("", no[i]);
+        assert_false(ps_parse_resets(&m));
+    }
+    m = bind_msg("");
+    assert_true(ps_bind_unnamed(&m));
+    m = bind_msg("d");
+    assert_false(ps_bind_unnamed(&m));
+    fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_eviction_and_undo),
         cmocka_unit_test(test_close_is_synthetic_and_discard_resets),
         cmocka_unit_test(test_unnamed_and_check),
+        cmocka_unit_test(test_flags_and_reset_at_execute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
