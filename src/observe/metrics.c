@@ -8,7 +8,7 @@
 #include "auth_query.h"
 #include "pgstats.h"
 #include "fetch.h"
-#include "health.h"
+#include "backend.h"
 #include "listener.h"
 #include "pool.h"
 #include "push.h"
@@ -241,7 +241,7 @@ void metrics_prometheus(struct pbuf *b)
     pgstats_prometheus(b);
     auth_query_prometheus(b);
     scaler_prometheus(b);
-    health_prometheus(b);
+    backend_prometheus(b);
     push_prometheus(b);
     metrics_calendars(b);
 

@@ -104,8 +104,10 @@ def test_health_and_readiness(wedpool):
     wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
     wedpool.start()
     assert get(wedpool, "/healthz")[0] == 200
-    assert get(wedpool, "/readyz")[0] == 200  # probed at start, before any client
-    assert "wedpool_backend_up{database=\"appdb\"} 1" in get(wedpool, "/metrics")[2]
+    # checked from the start, before any client
+    assert wait_for(lambda: get(wedpool, "/readyz")[0] == 200, timeout=5)
+    host = f"127.0.0.1:{wedpool.pg.port}"
+    assert f"wedpool_backend_up{{database=\"appdb\",host=\"{host}\"}} 1" in get(wedpool, "/metrics")[2]
     assert get(wedpool, "/nope")[0] == 404
 
 
@@ -119,7 +121,7 @@ def test_not_ready_when_every_backend_is_down(wedpool):
     status, _, body = get(wedpool, "/readyz")
     assert status == 503 and "database appdb" in body and "refused" in body.lower()
     assert get(wedpool, "/healthz")[0] == 200
-    assert "wedpool_backend_up{database=\"appdb\"} 0" in get(wedpool, "/metrics")[2]
+    assert "wedpool_backend_up{database=\"appdb\",host=\"127.0.0.1:1\"} 0" in get(wedpool, "/metrics")[2]
 
 
 def test_bearer_token(wedpool):
