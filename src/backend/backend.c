@@ -299,8 +299,15 @@ static struct backend_db *bdb_obtain(const struct wp_database *db)
 struct backend_db *backend_db_get(const struct wp_database *db)
 {
     struct backend_db *bdb = bdb_obtain(db);
-    if (bdb != NULL)
-        bdb->refs++;
+    if (bdb == NULL)
+        return NULL;
+    bdb->refs++;
+    /* a check that could not log in before this pool brought credentials: again now */
+    for (int i = 0; i < bdb->nhosts; i++)
+        if (bdb->hosts[i]->role == ROLE_UNKNOWN) {
+            health_kick(bdb);
+            break;
+        }
     return bdb;
 }
 
@@ -519,6 +526,7 @@ static void bdb_evaluate(struct backend_db *bdb)
         strlcpy_ok(bdb->failover_from, bdb->hosts[bdb->primary]->label, sizeof(bdb->failover_from));
         publish(EV_FAILOVER_STARTED, bdb, bdb->failover_from, "primary %s lost: %s", bdb->failover_from,
                 bdb->hosts[bdb->primary]->last_error[0] ? bdb->hosts[bdb->primary]->last_error : "no longer primary");
+        health_kick(bdb); /* from now on every quarter interval: see the promotion soon */
     }
     if (primary >= 0 && primary != bdb->primary && (bdb->failing_over || bdb->primary >= 0)) {
         const char *from = bdb->failing_over ? bdb->failover_from : bdb->hosts[bdb->primary]->label;
