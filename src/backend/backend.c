@@ -212,12 +212,31 @@ static void backend_detach(struct backend *be)
     backend_unref(be);
 }
 
+/* The host named "host:port" by its configured name or its resolved address; -1 if none. */
+static int bdb_host_index(const struct backend_db *bdb, const char *hostport)
+{
+    for (int i = 0; i < bdb->nhosts; i++) {
+        const struct backend *be = bdb->hosts[i];
+        char ip[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 8];
+        if (strcmp(be->label, hostport) == 0)
+            return i;
+        if (be->host[0] != '/' && sockaddr_ip_text(&be->addr, ip, sizeof(ip))) {
+            snprintf(text, sizeof(text), "%s:%d", ip, be->port);
+            if (strcmp(text, hostport) == 0)
+                return i;
+        }
+    }
+    return -1;
+}
+
+/* primary_preference, else Patroni's leader. */
 static void bdb_set_preferred(struct backend_db *bdb)
 {
     bdb->preferred = -1;
-    for (int i = 0; i < bdb->nhosts; i++)
-        if (strcmp(bdb->hosts[i]->label, bdb->conf.primary_preference) == 0)
-            bdb->preferred = i;
+    if (bdb->conf.primary_preference[0] != '\0')
+        bdb->preferred = bdb_host_index(bdb, bdb->conf.primary_preference);
+    else if (bdb->patroni_leader[0] != '\0')
+        bdb->preferred = bdb_host_index(bdb, bdb->patroni_leader);
 }
 
 /* Takes db's hosts: those already known keep their state, new ones start unchecked. */
@@ -544,6 +563,28 @@ static void bdb_evaluate(struct backend_db *bdb)
                 (unsigned long long)(elapsed_us(now, bdb->failover_start_us) / 1000u));
     }
     bdb->primary = primary;
+}
+
+void backend_db_patroni(struct backend_db *bdb, const char *leader, const char *error)
+{
+    if (strcmp(bdb->patroni_error, error) != 0 && error[0] != '\0')
+        log_warn("patroni: database %s: %s", bdb->name, error);
+    strlcpy_ok(bdb->patroni_error, error, sizeof(bdb->patroni_error));
+    if (error[0] != '\0' || strcmp(bdb->patroni_leader, leader) == 0)
+        return; /* an unanswered question keeps the last leader */
+    strlcpy_ok(bdb->patroni_leader, leader, sizeof(bdb->patroni_leader));
+    int before = bdb->preferred;
+    bdb_set_preferred(bdb);
+    int idx = bdb_host_index(bdb, leader);
+    log_info("patroni: database %s: the leader is %s%s", bdb->name, leader,
+             idx < 0 ? " (none of the configured hosts)" : "");
+    if (idx >= 0 && bdb->primary >= 0 && idx != bdb->primary)
+        log_warn("patroni: database %s: Patroni's leader %s is not the host PostgreSQL says is primary (%s)",
+                 bdb->name, leader, bdb->hosts[bdb->primary]->label);
+    if (bdb->preferred != before) {
+        bdb_evaluate(bdb);
+        pool_backends_changed(bdb, NULL);
+    }
 }
 
 static void changed(struct backend *be)

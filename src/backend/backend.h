@@ -72,6 +72,9 @@ struct backend_db {
     char failover_from[WP_HOST_MAX + 8];
     uint64_t failovers, split_brains;
     uint32_t rnd;               /* xorshift state for spreading connections */
+    char patroni_leader[WP_HOST_MAX + 8]; /* Patroni's leader at its last answer, "" = none known */
+    char patroni_error[200];    /* why the last question failed, "" if it did not */
+    uint64_t patroni_next_us;   /* when to ask Patroni again */
     void *stats;                /* pgstats.c's data for this database, owned by it */
 };
 
@@ -116,6 +119,8 @@ void backend_checked(struct backend *be, enum backend_role role, bool read_only,
 void backend_check_failed(struct backend *be, const char *why);
 /* The checker logged in with no role answer (credentials refused): reachable, role unknown. */
 void backend_reachable(struct backend *be, const char *why);
+/* Patroni's answer (patroni.c): its leader settles a split brain as primary_preference does. */
+void backend_db_patroni(struct backend_db *bdb, const char *leader, const char *error);
 /* Resolves host names again every dns_max_ttl_s (after a failure, every server_login_retry_ms). */
 void backend_janitor(uint64_t now);
 

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "patroni.h"
 #include "loop.h"
 #include "runtime.h"
 #include "util.h"
@@ -292,6 +293,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct dlist *pos;
     for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next) {
         struct backend_db *bdb = container_of(pos, struct backend_db, node);
+        if (bdb->conf.patroni_url[0] != '\0' && now >= bdb->patroni_next_us) {
+            bdb->patroni_next_us = now + (uint64_t)rt.cfg.health_check_interval_ms * 1000u;
+            patroni_ask(bdb);
+        }
         for (int i = 0; i < bdb->nhosts; i++) {
             struct backend *be = bdb->hosts[i];
             if (be->hc != NULL && be->hc->step != HC_IDLE)
@@ -341,6 +346,7 @@ void health_stop(void)
     if (running)
         event_del(&tick);
     running = false;
+    patroni_stop();
     struct dlist *pos;
     for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next) {
         struct backend_db *bdb = container_of(pos, struct backend_db, node);

@@ -78,10 +78,12 @@ void api_hosts_json(struct pbuf *out)
                                  "connect_failures", (json_int_t)be->connect_failures, "primary",
                                  i == bdb->primary));
         }
-        json_array_append_new(dbs, json_pack("{s:s, s:s, s:I, s:b, s:b, s:o}", "database", bdb->name,
-                                             "target_session_attrs", config_tsa_name(bdb->conf.target_session_attrs),
-                                             "failovers", (json_int_t)bdb->failovers, "split_brain", bdb->split_brain,
-                                             "failing_over", bdb->failing_over, "hosts", hosts));
+        json_array_append_new(
+            dbs, json_pack("{s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:o}", "database", bdb->name, "target_session_attrs",
+                           config_tsa_name(bdb->conf.target_session_attrs), "failovers", (json_int_t)bdb->failovers,
+                           "split_brain", bdb->split_brain, "failing_over", bdb->failing_over, "patroni_leader",
+                           bdb->patroni_leader[0] ? json_string(bdb->patroni_leader) : json_null(), "patroni_error",
+                           bdb->patroni_error[0] ? json_string(bdb->patroni_error) : json_null(), "hosts", hosts));
     }
     emit(out, json_pack("{s:o}", "databases", dbs));
 }

@@ -2,6 +2,8 @@
 target_session_attrs, lag, failover by promotion (timed), split brain, a backend killed mid-
 transaction and between transactions, a backend down (fast error, circuit breaker, refill). After
 every scenario the lane and reserve counts are back to exactly zero."""
+import http.server
+import json
 import os
 import re
 import statistics
@@ -305,3 +307,70 @@ def test_backend_down_fails_waiters_fast_then_circuit_recovers(wedpool, cluster)
         assert c.execute("select 1").fetchone() == (1,)
     assert re.search(r"circuit_closed", wedpool.log()) and re.search(r"backend_up", wedpool.log())
     assert_lanes_exact(wedpool)
+
+
+class FakePatroni:
+    """Patroni's REST API as far as wedpool asks it: GET /cluster names the leader."""
+
+    def __init__(self):
+        self.leader = None
+        self.asked = 0
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.asked += 1
+                if self.path != "/cluster" or fake.leader is None:
+                    self.send_error(404)
+                    return
+                host, port = fake.leader
+                body = json.dumps({"scope": "wedding", "members": [
+                    {"name": "pg-a", "role": "leader", "state": "running", "host": host, "port": port},
+                    {"name": "pg-b", "role": "replica", "state": "streaming", "host": "10.9.9.9", "port": 1}]})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_patroni_leader_settles_a_split_brain(wedpool, cluster):
+    patroni = FakePatroni()
+    try:
+        patroni.leader = ("127.0.0.1", cluster.primary.port)
+        wedpool.databases["appdb"] = cluster.hosts(target_session_attrs="read-write",
+                                                   patroni_url=f"http://127.0.0.1:{patroni.port}")
+        wedpool.start()
+        assert wait_for(lambda: role_of(wedpool, cluster.standby.port) == "standby", timeout=5)
+        assert wait_for(lambda: _api_db(wedpool)["patroni_leader"] == f"127.0.0.1:{cluster.primary.port}",
+                        timeout=5)
+        cluster.standby.promote()  # two primaries; Patroni says which one leads
+        assert wait_for(lambda: role_of(wedpool, cluster.standby.port) == "primary", timeout=5)
+        for _ in range(3):
+            assert write_once(wedpool) == cluster.primary.port
+        # Patroni changes its mind: writes follow it
+        patroni.leader = ("127.0.0.1", cluster.standby.port)
+        assert wait_for(lambda: _writes_to(wedpool, cluster.standby.port), timeout=5)
+        # Patroni stops answering: its last answer stands, and the error is shown
+        patroni.leader = None
+        assert wait_for(lambda: _api_db(wedpool)["patroni_error"] is not None, timeout=5)
+        assert "HTTP 404" in _api_db(wedpool)["patroni_error"]
+        assert_lanes_exact(wedpool)
+    finally:
+        patroni.close()
+
+
+def _api_db(wedpool, name="appdb"):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{wedpool.http_port}/api/v1/hosts", timeout=5) as r:
+        return [d for d in json.loads(r.read())["databases"] if d["database"] == name][0]
