@@ -322,7 +322,7 @@ struct backend_db *backend_db_get(const struct wp_database *db)
         return NULL;
     bdb->refs++;
     /* a check that could not log in before this pool brought credentials: again now */
-    for (int i = 0; i < bdb->nhosts; i++)
+    for (int i = 0; i < bdb->nhosts && backend_db_login_checks(bdb); i++)
         if (bdb->hosts[i]->role == ROLE_UNKNOWN) {
             health_kick(bdb);
             break;
@@ -442,9 +442,18 @@ void backend_db_route_error(const struct backend_db *bdb, const struct route_res
     switch (rr->reason) {
     case RR_ALL_DOWN:
         strcpy(sqlstate, "08006");
-        if (bdb->nhosts == 1)
-            snprintf(msg, n, "wedpool: cannot reach the server of database \"%s\": %s", bdb->name, hosts);
-        else
+        if (bdb->nhosts == 1) {
+            const struct backend *be = bdb->hosts[0];
+            const char *why = be->addr_error[0] ? be->addr_error : be->last_error[0] ? be->last_error : "down";
+            char target[300];
+            backend_target_text(be, target, sizeof(target));
+            if (strncmp(why, "could not connect to server ", 28) == 0)
+                snprintf(msg, n, "wedpool: cannot reach the server of database \"%s\": %s%s", bdb->name, why,
+                         be->circuit != CIRCUIT_CLOSED ? " (circuit breaker open)" : "");
+            else
+                snprintf(msg, n, "wedpool: cannot reach the server of database \"%s\": could not connect to server %s: %s%s",
+                         bdb->name, target, why, be->circuit != CIRCUIT_CLOSED ? " (circuit breaker open)" : "");
+        } else
             snprintf(msg, n, "wedpool: no host of database \"%s\" is reachable: %s", bdb->name, hosts);
         break;
     case RR_SPLIT_BRAIN:
@@ -681,6 +690,23 @@ void backend_checked(struct backend *be, enum backend_role role, bool read_only,
     be->last_check = wall_time();
     be->last_check_us = now_us();
     if (!was_up || moved || lag_crossed)
+        changed(be);
+}
+
+bool backend_db_login_checks(const struct backend_db *bdb)
+{
+    return bdb->nhosts > 1 || bdb->conf.target_session_attrs != TSA_ANY || rt.cfg.health_check_user[0] != '\0';
+}
+
+void backend_probed(struct backend *be)
+{
+    bool was_up = be->up && be->circuit == CIRCUIT_CLOSED;
+    be->checks++;
+    be->last_error[0] = '\0';
+    mark_up(be);
+    be->last_check = wall_time();
+    be->last_check_us = now_us();
+    if (!was_up)
         changed(be);
 }
 

@@ -48,6 +48,9 @@ struct backend {
     uint64_t last_check_us;
     uint64_t checks, check_failures, connect_failures;
     bool auth_warned;           /* the check could not log in (reported once) */
+    int scram_iterations;       /* SCRAM iterations a server login here was asked for (0 = not seen):
+                                 * libpq derives inline, so checks withhold the password above
+                                 * DERIVE_INLINE_MAX_ITERATIONS */
 
     enum circuit_state circuit;
     int consec_failures;        /* connect/login/check failures in a row */
@@ -117,6 +120,12 @@ void backend_succeeded(struct backend *be);
 void backend_checked(struct backend *be, enum backend_role role, bool read_only, int64_t lag_ms);
 /* The health check failed (connect, login refused by a host-level error, query, timeout). */
 void backend_check_failed(struct backend *be, const char *why);
+/* Whether health checks log in (and learn the role) or only open a TCP connection: they log in
+ * where the role decides routing (several hosts, or target_session_attrs other than any) or when
+ * health_check_user is set. */
+bool backend_db_login_checks(const struct backend_db *bdb);
+/* The checker's TCP probe connected (a host whose checks do not log in). */
+void backend_probed(struct backend *be);
 /* The checker logged in with no role answer (credentials refused): reachable, role unknown. */
 void backend_reachable(struct backend *be, const char *why);
 /* Patroni's answer (patroni.c): its leader settles a split brain as primary_preference does. */

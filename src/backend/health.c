@@ -7,15 +7,19 @@
  * is probed under the breaker's backoff (backend.c). */
 #include "health.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
 #include "backend.h"
+#include "derive.h"
 #include "log.h"
 #include "patroni.h"
 #include "loop.h"
@@ -33,11 +37,12 @@ static const char check_sql[] =
     "WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
     "ELSE coalesce((extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint, -1) END";
 
-enum hc_step { HC_IDLE, HC_CONNECTING, HC_QUERY };
+enum hc_step { HC_IDLE, HC_CONNECTING, HC_QUERY, HC_PROBE };
 
 struct health_check {
     struct backend *be;
     PGconn *conn;
+    int fd;                     /* HC_PROBE: the TCP connect probe's socket */
     enum hc_step step;
     struct event ev;
     bool ev_added;
@@ -60,6 +65,9 @@ static void hc_close(struct health_check *hc)
     if (hc->conn != NULL)
         PQfinish(hc->conn);
     hc->conn = NULL;
+    if (hc->fd >= 0)
+        close(hc->fd);
+    hc->fd = -1;
     hc->step = HC_IDLE;
 }
 
@@ -102,7 +110,7 @@ static void hc_fail(struct health_check *hc, const char *why)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
     for (char *p = msg; *p; p++)
-        if (*p == '\n')
+        if (*p == '\n' || *p == '\t')
             *p = ' ';
     struct backend *be = hc->be;
     hc_close(hc);
@@ -240,7 +248,8 @@ static bool hc_connect(struct health_check *hc)
     conninfo_add(ci, sizeof(ci), "dbname", bdb->conf.dbname);
     if (user[0] != '\0')
         conninfo_add(ci, sizeof(ci), "user", user);
-    if (password[0] != '\0')
+    /* libpq derives a SCRAM key inline, on this thread: not for a server known to ask for many rounds */
+    if (password[0] != '\0' && be->scram_iterations <= DERIVE_INLINE_MAX_ITERATIONS)
         conninfo_add(ci, sizeof(ci), "password", password);
     int sslmode = bdb->conf.sslmode >= 0 ? bdb->conf.sslmode : rt.cfg.server_tls_sslmode;
     conninfo_add(ci, sizeof(ci), "sslmode", config_tls_mode_name(sslmode));
@@ -259,6 +268,50 @@ static bool hc_connect(struct health_check *hc)
     return true;
 }
 
+static void hc_probe_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_check *hc = arg;
+    hc->ev_added = false;
+    struct backend *be = hc->be;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (what & EV_TIMEOUT)
+        err = ETIMEDOUT;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    hc_close(hc);
+    if (err == 0) {
+        backend_probed(be);
+    } else {
+        char why[200];
+        snprintf(why, sizeof(why), "could not connect: %s", err == ETIMEDOUT ? "connect timed out" : strerror(err));
+        backend_check_failed(be, why);
+    }
+    schedule_next(be);
+}
+
+/* A host whose role does not matter: a TCP connect, no login (no server process spent on it). */
+static void hc_probe(struct health_check *hc)
+{
+    struct backend *be = hc->be;
+    hc_close(hc);
+    hc->step = HC_PROBE;
+    hc->fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (hc->fd < 0 || (connect(hc->fd, (struct sockaddr *)&be->addr, be->addrlen) != 0 && errno != EINPROGRESS)) {
+        char why[200];
+        snprintf(why, sizeof(why), "could not connect: %s", strerror(errno));
+        hc_close(hc);
+        backend_check_failed(be, why);
+        schedule_next(be);
+        return;
+    }
+    uint64_t limit = (uint64_t)rt.cfg.health_check_timeout_ms * 1000u;
+    struct timeval tv = {(time_t)(limit / 1000000u), (suseconds_t)(limit % 1000000u)};
+    event_assign(&hc->ev, loop_base(), hc->fd, EV_WRITE, hc_probe_done, hc);
+    event_add(&hc->ev, &tv);
+    hc->ev_added = true;
+}
+
 static void hc_start(struct backend *be)
 {
     struct health_check *hc = be->hc;
@@ -267,12 +320,17 @@ static void hc_start(struct backend *be)
         if (hc == NULL)
             return;
         hc->be = be;
+        hc->fd = -1;
         be->hc = hc;
     }
     if (be->circuit == CIRCUIT_OPEN)
         be->circuit = CIRCUIT_HALF_OPEN;
     hc->started_us = now_us();
     be->next_check_us = UINT64_MAX; /* set again when it ends */
+    if (be->db == NULL || !backend_db_login_checks(be->db)) {
+        hc_probe(hc);
+        return;
+    }
     if (hc->conn == NULL || PQstatus(hc->conn) != CONNECTION_OK) {
         hc_close(hc);
         hc_connect(hc);

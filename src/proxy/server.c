@@ -310,7 +310,10 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
     case 11: { /* SASL continue: server-first-message, with the salt and the iteration count */
         const char *err = "unexpected SASL continue";
         int max = rt.cfg.server_scram_max_iterations;
-        if (s->scram == NULL || !scram_client_read_first(s->scram, (const char *)body + 4, len - 4, max, &err)) {
+        bool read = s->scram != NULL && scram_client_read_first(s->scram, (const char *)body + 4, len - 4, max, &err);
+        if (s->scram != NULL && scram_client_iterations(s->scram) > 0)
+            s->be->scram_iterations = scram_client_iterations(s->scram); /* for its health checks */
+        if (!read) {
             char target[400];
             if (s->scram != NULL && scram_client_iterations(s->scram) > max)
                 server_login_failed(s, "28000",
