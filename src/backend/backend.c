@@ -556,20 +556,21 @@ static void bdb_evaluate(struct backend_db *bdb)
                 bdb->hosts[bdb->primary]->last_error[0] ? bdb->hosts[bdb->primary]->last_error : "no longer primary");
         health_kick(bdb); /* from now on every quarter interval: see the promotion soon */
     }
-    if (primary >= 0 && primary != bdb->primary && (bdb->failing_over || bdb->primary >= 0)) {
-        const char *from = bdb->failing_over ? bdb->failover_from : bdb->hosts[bdb->primary]->label;
-        uint64_t start = bdb->failing_over ? bdb->failover_start_us : now;
-        if (!bdb->failing_over)
-            publish(EV_FAILOVER_STARTED, bdb, from, "primary moves from %s", from);
-        bdb->failovers++;
-        publish(EV_FAILOVER_FINISHED, bdb, bdb->hosts[primary]->label, "%s -> %s in %llu ms", from,
-                bdb->hosts[primary]->label, (unsigned long long)(elapsed_us(now, start) / 1000u));
+    if (primary >= 0 && bdb->failing_over) {
+        bool same = strcmp(bdb->hosts[primary]->label, bdb->failover_from) == 0;
+        if (!same)
+            bdb->failovers++;
+        publish(EV_FAILOVER_FINISHED, bdb, bdb->hosts[primary]->label, "%s -> %s in %llu ms%s", bdb->failover_from,
+                bdb->hosts[primary]->label, (unsigned long long)(elapsed_us(now, bdb->failover_start_us) / 1000u),
+                same ? " (the same host)" : "");
         bdb->failing_over = false;
-    } else if (primary >= 0 && bdb->failing_over) {
-        bdb->failing_over = false; /* the old primary came back */
-        publish(EV_FAILOVER_FINISHED, bdb, bdb->hosts[primary]->label, "%s -> %s (the same host) in %llu ms",
-                bdb->failover_from, bdb->hosts[primary]->label,
-                (unsigned long long)(elapsed_us(now, bdb->failover_start_us) / 1000u));
+    } else if (primary >= 0 && bdb->primary >= 0 && primary != bdb->primary) {
+        /* a switchover seen in one step: the old primary is a standby already */
+        const char *from = bdb->hosts[bdb->primary]->label;
+        publish(EV_FAILOVER_STARTED, bdb, from, "primary moves from %s", from);
+        bdb->failovers++;
+        publish(EV_FAILOVER_FINISHED, bdb, bdb->hosts[primary]->label, "%s -> %s in 0 ms", from,
+                bdb->hosts[primary]->label);
     }
     bdb->primary = primary;
 }

@@ -927,12 +927,41 @@ static bool pool_drop_if_unused(struct pool *p, uint64_t now)
     return true;
 }
 
+/* No host suits the pool yet (its primary is lost and none promoted, roles not known): waiters
+ * get the reason after server_connect_timeout_ms, as they would for a server that does not answer,
+ * rather than after acquire_timeout_ms. */
+static void pool_expire_unroutable(struct pool *p, uint64_t now)
+{
+    if (p->n_waiting == 0 || p->n_idle > 0 || p->n_login > 0)
+        return;
+    struct route_result rr;
+    backend_db_route(p->bdb, &rr);
+    if (rr.verdict != ROUTE_WAIT)
+        return;
+    uint64_t limit = (uint64_t)rt.cfg.server_connect_timeout_ms * 1000u;
+    char state[6], msg[900];
+    backend_db_route_error(p->bdb, &rr, state, msg, sizeof(msg));
+    struct dlist *lists[MAX_LANES + 1];
+    int n = pool_waiting_lists(p, lists);
+    for (int i = 0; i < n; i++) {
+        while (!dlist_empty(lists[i])) {
+            struct client *c = container_of(dlist_first(lists[i]), struct client, node);
+            uint64_t waited = elapsed_us(now, c->wait_start_us);
+            if (waited < limit)
+                break;
+            client_fail(c, state, "%s (waited %llu ms, server_connect_timeout_ms=%d)", msg,
+                        (unsigned long long)(waited / 1000u), rt.cfg.server_connect_timeout_ms);
+        }
+    }
+}
+
 static void pool_janitor_one(struct pool *p, uint64_t now)
 {
     const struct wp_config *cfg = &rt.cfg;
     struct dlist *pos, *tmp;
 
     pool_expire_waiters(p, now);
+    pool_expire_unroutable(p, now);
 
     /* Clients that sit idle inside a transaction hold a server others need. */
     if (cfg->idle_transaction_timeout_ms > 0) {

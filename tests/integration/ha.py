@@ -103,9 +103,10 @@ class HaPair:
     def restore(self):
         """One running primary (self.primary) and a standby streaming from it, replay not paused."""
         if not self.primary.running():
-            self.primary, self.standby = self.standby, self.primary
-        if not self.primary.running():
-            self.primary.start()
+            if self.standby.running() and not self.standby.in_recovery():
+                self.primary, self.standby = self.standby, self.primary  # it was promoted
+            else:
+                self.primary.start()
         if self.primary.in_recovery():
             self.primary.promote()
         standby_ok = False

@@ -206,6 +206,29 @@ def test_failover_follows_the_promoted_standby(wedpool, cluster):
     assert_lanes_exact(wedpool)
 
 
+def test_primary_lost_and_nobody_promoted(wedpool, cluster):
+    """Waiting writers are told after server_connect_timeout_ms that the database has no primary,
+    naming the lost one, not after acquire_timeout_ms; reads still work; the primary's return is
+    followed."""
+    wedpool.settings.update(server_connect_timeout_ms=1000, acquire_timeout_ms=60000)
+    wedpool.start()
+    assert wait_for(lambda: role_of(wedpool, cluster.primary.port) == "primary", timeout=5)
+    cluster.primary.stop("fast")
+    assert wait_for(lambda: hosts(wedpool)[cluster.primary.port]["up"] == "no", timeout=5)
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.OperationalError) as e:
+        write_once(wedpool, timeout=10)
+    took = time.monotonic() - t0
+    assert 1.0 <= took < 1.0 + 1.0, took
+    assert "has no primary" in str(e.value) and f"127.0.0.1:{cluster.primary.port}" in str(e.value), e.value
+    assert server_port(wedpool, "ro") == (cluster.standby.port, True)
+    assert re.search(r"failover_started.*appdb", wedpool.log())
+    cluster.primary.start()
+    assert wait_for(lambda: _writes_to(wedpool, cluster.primary.port), timeout=15)
+    assert re.search(r"failover_finished.*\(the same host\)", wedpool.log())
+    assert_lanes_exact(wedpool)
+
+
 def test_split_brain_refuses_writes(wedpool, cluster):
     wedpool.start()
     assert wait_for(lambda: role_of(wedpool, cluster.standby.port) == "standby", timeout=5)
