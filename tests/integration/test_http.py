@@ -136,6 +136,22 @@ def test_bearer_token(wedpool):
     assert get(wedpool, "/metrics", token="s3cret-token")[0] == 200
 
 
+def test_statistics_and_health_for_more_than_64_databases(wedpool):
+    """The statistics and health of each database hang on its backend object: no table that stops
+    at 64 databases (as the old collector and probe did)."""
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["pg_stats_interval_s"] = 1
+    wedpool.databases = {f"db{i}": f"host=127.0.0.1 port={wedpool.pg.port} dbname=appdb user=app" for i in range(70)}
+    wedpool.start()
+
+    def all_up():
+        text = get(wedpool, "/metrics")[2]
+        return all(metric(text, "wedpool_pg_up", database=f"db{i}") == 1 and
+                   metric(text, "wedpool_backend_up", database=f"db{i}") == 1 for i in range(70))
+    assert wait_for(all_up, timeout=15)
+    assert len([r for r in wedpool.admin("SHOW HOSTS")]) == 70
+
+
 def test_postgres_statistics_are_collected(wedpool):
     wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
     wedpool.settings["pg_stats_interval_s"] = 1
