@@ -316,11 +316,14 @@ void server_set_state(struct server *s, enum server_state st)
     }
 }
 
-/* Every server of the pool is replaced: idle ones at the next janitor pass, busy ones when released. */
+/* Every server of the pool is replaced: idle ones now (no client may get one after the reload),
+ * busy ones when released. */
 static void retire_servers(struct pool *p)
 {
     struct dlist *pos, *tmp;
-    struct dlist *lists[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
+    dlist_for_each_safe(pos, tmp, &p->idle_servers) server_close(container_of(pos, struct server, node),
+                                                                 "configuration changed");
+    struct dlist *lists[] = {&p->active_servers, &p->login_servers, &p->reset_servers};
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
         dlist_for_each_safe(pos, tmp, lists[i]) container_of(pos, struct server, node)->close_needed = true;
 }

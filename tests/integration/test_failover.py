@@ -397,3 +397,29 @@ def _api_db(wedpool, name="appdb"):
     import urllib.request
     with urllib.request.urlopen(f"http://127.0.0.1:{wedpool.http_port}/api/v1/hosts", timeout=5) as r:
         return [d for d in json.loads(r.read())["databases"] if d["database"] == name][0]
+
+
+def test_reload_changes_the_hosts(wedpool, cluster):
+    """RELOAD turns a single-host line into a multi-host one and back: SHOW HOSTS follows, servers
+    on hosts that left are replaced, writes keep working."""
+    wedpool.databases["appdb"] = f"host=127.0.0.1 port={cluster.primary.port} dbname=appdb"
+    del wedpool.settings["health_check_user"]  # checks log in with the pool's credentials
+    wedpool.start()
+    assert write_once(wedpool) == cluster.primary.port
+    assert list(hosts(wedpool)) == [cluster.primary.port]
+    assert wait_for(lambda: hosts(wedpool)[cluster.primary.port]["role"] == "unknown", timeout=5)  # TCP check only
+    wedpool.databases["appdb"] = cluster.hosts(target_session_attrs="read-write")
+    wedpool.write_config()
+    wedpool.admin("RELOAD")
+    assert sorted(hosts(wedpool)) == sorted([cluster.primary.port, cluster.standby.port])
+    assert wait_for(lambda: role_of(wedpool, cluster.standby.port) == "standby" and
+                    role_of(wedpool, cluster.primary.port) == "primary", timeout=5), hosts(wedpool)
+    assert write_once(wedpool) == cluster.primary.port
+    wedpool.databases["appdb"] = f"host=127.0.0.1 port={cluster.standby.port} dbname=appdb target_session_attrs=any"
+    wedpool.write_config()
+    wedpool.admin("RELOAD")
+    assert list(hosts(wedpool)) == [cluster.standby.port]
+    assert server_port(wedpool) == (cluster.standby.port, True)
+    assert wait_for(lambda: all(int(s["port"]) == cluster.standby.port for s in wedpool.admin("SHOW SERVERS")
+                                if s["database"] == "appdb"), timeout=5)
+    assert_lanes_exact(wedpool)
