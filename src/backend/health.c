@@ -256,6 +256,7 @@ static bool hc_connect(struct health_check *hc)
     if (rt.cfg.server_tls_ca_file[0] != '\0')
         conninfo_add(ci, sizeof(ci), "sslrootcert", rt.cfg.server_tls_ca_file);
     conninfo_add(ci, sizeof(ci), "application_name", "wedpool-health");
+    conninfo_add(ci, sizeof(ci), "gssencmode", "disable"); /* no Kerberos credential lookups on the loop */
     conninfo_add(ci, sizeof(ci), "connect_timeout", timeout);
     hc->conn = PQconnectStart(ci);
     hc->step = HC_CONNECTING;

@@ -229,6 +229,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (password[0] != '\0')
             conninfo_add(ci, sizeof(ci), "password", password);
         conninfo_add(ci, sizeof(ci), "application_name", "wedpool-stats");
+        conninfo_add(ci, sizeof(ci), "gssencmode", "disable"); /* no Kerberos credential lookups on the loop */
         conninfo_add(ci, sizeof(ci), "connect_timeout", "5");
         t->started_us = now_us();
         t->querying = false;
