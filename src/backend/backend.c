@@ -422,10 +422,12 @@ static void hosts_state_text(const struct backend_db *bdb, char *out, size_t n)
     for (int i = 0; i < bdb->nhosts && len < n; i++) {
         const struct backend *be = bdb->hosts[i];
         const char *why = be->addr_error[0] ? be->addr_error : be->last_error[0] ? be->last_error : "no error";
+        char lag[48] = "";
+        if (be->up && be->role == ROLE_STANDBY && be->lag_ms > 0)
+            snprintf(lag, sizeof(lag), ", lag %lld ms", (long long)be->lag_ms);
         int w = snprintf(out + len, n - len, "%s%s (%s%s%s)", i ? ", " : "", be->label,
                          be->circuit != CIRCUIT_CLOSED ? "circuit open: " : be->up ? route_role_name(be->role) : "down: ",
-                         be->circuit != CIRCUIT_CLOSED || !be->up ? why : "",
-                         be->up && be->role == ROLE_STANDBY && be->lag_ms > 0 ? ", lagging" : "");
+                         be->circuit != CIRCUIT_CLOSED || !be->up ? why : "", lag);
         if (w < 0)
             break;
         len += (size_t)w;
