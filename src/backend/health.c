@@ -124,6 +124,7 @@ static void hc_fail(struct health_check *hc, const char *why)
 }
 
 static void hc_wait(struct health_check *hc, short what);
+static void hc_start(struct backend *be);
 
 static void hc_result(struct health_check *hc)
 {
@@ -166,9 +167,13 @@ static void hc_on_io(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (hc->step == HC_IDLE) {
-        /* the server spoke while we had asked nothing: a FATAL before it closes, or EOF */
+        /* the server spoke while we had asked nothing: a FATAL before it closes, or EOF. Check
+         * again at once on a new connection: a shutdown refuses it, a pg_terminate_backend() of
+         * this connection alone does not make the host down. */
         if (!PQconsumeInput(hc->conn) || PQstatus(hc->conn) == CONNECTION_BAD) {
-            hc_fail(hc, PQerrorMessage(hc->conn));
+            struct backend *be = hc->be;
+            hc_close(hc);
+            hc_start(be);
             return;
         }
         PGnotify *nf;

@@ -423,3 +423,21 @@ def test_reload_changes_the_hosts(wedpool, cluster):
     assert wait_for(lambda: all(int(s["port"]) == cluster.standby.port for s in wedpool.admin("SHOW SERVERS")
                                 if s["database"] == "appdb"), timeout=5)
     assert_lanes_exact(wedpool)
+
+
+def test_a_terminated_health_check_is_not_a_down_host(wedpool, cluster):
+    """pg_terminate_backend() of wedpool's check connection (an operator cleaning up) is checked again
+    at once on a new connection: no backend_down, no failover."""
+    wedpool.start()
+    assert wait_for(lambda: role_of(wedpool, cluster.primary.port) == "primary", timeout=5)
+    assert wait_for(lambda: cluster.primary.sql("select count(*) from pg_stat_activity "
+                                                "where application_name = 'wedpool-health'")[0][0] >= 1, timeout=5)
+    cluster.primary.sql("select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where application_name = 'wedpool-health'")
+    assert wait_for(lambda: cluster.primary.sql("select count(*) from pg_stat_activity "
+                                                "where application_name = 'wedpool-health'")[0][0] >= 1, timeout=5)
+    assert write_once(wedpool) == cluster.primary.port
+    row = hosts(wedpool)[cluster.primary.port]
+    assert row["up"] == "yes" and int(row["check_failures"]) == 0, row
+    assert "backend_down" not in wedpool.log() and "failover_started" not in wedpool.log()
+    assert_lanes_exact(wedpool)
