@@ -805,62 +805,76 @@ bool backend_any_up(char *why, size_t n)
     return false;
 }
 
-#define FAMILY(b, name, type, help) pbuf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+/* The metric families, one table: per host (a value, or false to leave the series out) or per database. */
+static bool m_up(const struct backend *be, double *v)
+{
+    *v = be->up && be->circuit == CIRCUIT_CLOSED;
+    return true;
+}
+
+static bool m_role(const struct backend *be, double *v)
+{
+    *v = (double)be->role;
+    return true;
+}
+
+static bool m_lag(const struct backend *be, double *v)
+{
+    *v = (double)be->lag_ms / 1000.0;
+    return be->role == ROLE_STANDBY && be->lag_ms >= 0;
+}
+
+static bool m_circuit(const struct backend *be, double *v)
+{
+    *v = be->circuit != CIRCUIT_CLOSED;
+    return true;
+}
+
+static double m_failovers(const struct backend_db *bdb)
+{
+    return (double)bdb->failovers;
+}
+
+static double m_split(const struct backend_db *bdb)
+{
+    return bdb->split_brain;
+}
+
+static const struct {
+    const char *name, *type, *help;
+    bool (*host)(const struct backend *be, double *v);
+    double (*db)(const struct backend_db *bdb);
+} families[] = {
+    {"wedpool_backend_up", "gauge",
+     "1 if the host answered its last health check (every health_check_interval_ms) and its circuit is closed.", m_up,
+     NULL},
+    {"wedpool_backend_role", "gauge", "The host's role at the last check: 0 unknown, 1 primary, 2 standby.", m_role, NULL},
+    {"wedpool_backend_replay_lag_seconds", "gauge",
+     "A standby's replay lag (0 when it has replayed all it received); absent when unknown.", m_lag, NULL},
+    {"wedpool_circuit_open", "gauge", "1 while the host's circuit breaker refuses new connections.", m_circuit, NULL},
+    {"wedpool_failovers_total", "counter", "Times the database's primary moved to another host.", NULL, m_failovers},
+    {"wedpool_split_brain", "gauge", "1 while several hosts of the database claim to be primary.", NULL, m_split},
+};
 
 void backend_prometheus(struct pbuf *b)
 {
-    struct dlist *pos;
-    FAMILY(b, "wedpool_backend_up", "gauge",
-           "1 if the host answered its last health check (every health_check_interval_ms) and its circuit is closed.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        for (int i = 0; i < bdb->nhosts; i++)
-            pbuf_printf(b, "wedpool_backend_up{database=\"%s\",host=\"%s\"} %d\n", db, bdb->hosts[i]->label_esc,
-                        bdb->hosts[i]->up && bdb->hosts[i]->circuit == CIRCUIT_CLOSED ? 1 : 0);
-    }
-    FAMILY(b, "wedpool_backend_role", "gauge", "The host's role at the last check: 0 unknown, 1 primary, 2 standby.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        for (int i = 0; i < bdb->nhosts; i++)
-            pbuf_printf(b, "wedpool_backend_role{database=\"%s\",host=\"%s\"} %d\n", db, bdb->hosts[i]->label_esc,
-                        (int)bdb->hosts[i]->role);
-    }
-    FAMILY(b, "wedpool_backend_replay_lag_seconds", "gauge",
-           "A standby's replay lag (0 when it has replayed all it received); absent when unknown.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        for (int i = 0; i < bdb->nhosts; i++)
-            if (bdb->hosts[i]->role == ROLE_STANDBY && bdb->hosts[i]->lag_ms >= 0)
-                pbuf_printf(b, "wedpool_backend_replay_lag_seconds{database=\"%s\",host=\"%s\"} %.3f\n", db,
-                            bdb->hosts[i]->label_esc, (double)bdb->hosts[i]->lag_ms / 1000.0);
-    }
-    FAMILY(b, "wedpool_circuit_open", "gauge", "1 while the host's circuit breaker refuses new connections.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        for (int i = 0; i < bdb->nhosts; i++)
-            pbuf_printf(b, "wedpool_circuit_open{database=\"%s\",host=\"%s\"} %d\n", db, bdb->hosts[i]->label_esc,
-                        bdb->hosts[i]->circuit != CIRCUIT_CLOSED ? 1 : 0);
-    }
-    FAMILY(b, "wedpool_failovers_total", "counter", "Times the database's primary moved to another host.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        pbuf_printf(b, "wedpool_failovers_total{database=\"%s\"} %llu\n", db, (unsigned long long)bdb->failovers);
-    }
-    FAMILY(b, "wedpool_split_brain", "gauge", "1 while several hosts of the database claim to be primary.");
-    for (pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
-        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
-        char db[WP_NAME_MAX * 2 + 1];
-        prom_label_escape(bdb->name, db, sizeof(db));
-        pbuf_printf(b, "wedpool_split_brain{database=\"%s\"} %d\n", db, bdb->split_brain ? 1 : 0);
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help, families[f].name,
+                    families[f].type);
+        for (struct dlist *pos = all_dbs.next; pos != &all_dbs; pos = pos->next) {
+            const struct backend_db *bdb = container_of(pos, struct backend_db, node);
+            char db[WP_NAME_MAX * 2 + 1];
+            prom_label_escape(bdb->name, db, sizeof(db));
+            if (families[f].db != NULL) {
+                pbuf_printf(b, "%s{database=\"%s\"} %.15g\n", families[f].name, db, families[f].db(bdb));
+                continue;
+            }
+            for (int i = 0; i < bdb->nhosts; i++) {
+                double v;
+                if (families[f].host(bdb->hosts[i], &v))
+                    pbuf_printf(b, "%s{database=\"%s\",host=\"%s\"} %.15g\n", families[f].name, db,
+                                bdb->hosts[i]->label_esc, v);
+            }
+        }
     }
 }
