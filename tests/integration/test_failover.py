@@ -441,3 +441,20 @@ def test_a_terminated_health_check_is_not_a_down_host(wedpool, cluster):
     assert row["up"] == "yes" and int(row["check_failures"]) == 0, row
     assert "backend_down" not in wedpool.log() and "failover_started" not in wedpool.log()
     assert_lanes_exact(wedpool)
+
+
+def test_a_cancel_goes_to_the_host_the_query_runs_on(wedpool, cluster):
+    """ro's query runs on the standby (the second host): its cancel request must go there, not to
+    the first host of the line."""
+    wedpool.start()
+    assert wait_for(lambda: role_of(wedpool, cluster.standby.port, "ro") == "standby", timeout=5)
+    with wedpool.connect(dbname="ro") as c:
+        assert c.execute("select inet_server_port()").fetchone()[0] == cluster.standby.port
+        t = threading.Timer(0.3, c.cancel)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("select pg_sleep(5)")
+        assert time.monotonic() - t0 < 3
+        t.join()
+    assert_lanes_exact(wedpool)
