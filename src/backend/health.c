@@ -30,12 +30,14 @@
 
 /* Replay lag in ms: 0 on a primary and on a standby that has replayed everything it received
  * (an idle, caught-up standby is not lagging however old its last transaction); otherwise the age
- * of the last replayed transaction (an upper bound of the lag), -1 if it has replayed none. */
+ * of the last replayed transaction (an upper bound of the lag), or the time since the standby
+ * started when it has replayed none yet. */
 static const char check_sql[] =
     "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on', "
     "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
     "WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE coalesce((extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint, -1) END";
+    "ELSE (extract(epoch FROM now() - coalesce(pg_last_xact_replay_timestamp(), pg_postmaster_start_time())) * 1000)"
+    "::bigint END";
 
 enum hc_step { HC_IDLE, HC_CONNECTING, HC_QUERY, HC_PROBE };
 
