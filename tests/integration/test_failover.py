@@ -122,7 +122,8 @@ def test_a_lagging_standby_is_skipped(wedpool, cluster):
     with pytest.raises(psycopg.OperationalError) as e:
         server_port(wedpool, "ro")
     assert "max_replica_lag_ms=300" in str(e.value) and "57P03" in wedpool.log()
-    # prefer-standby falls back to the primary
+    # prefer-standby (its own line, its own checks) falls back to the primary
+    assert wait_for(lambda: int(hosts(wedpool, "prefer")[cluster.standby.port]["lag_ms"] or 0) > 300, timeout=5)
     assert server_port(wedpool, "prefer") == (cluster.primary.port, False)
     cluster.standby.sql("select pg_wal_replay_resume()")
     catch_up(cluster)
