@@ -10,6 +10,7 @@
 
 #include "alert.h"
 #include "auth_query.h"
+#include "backend.h"
 #include "cancel.h"
 #include "channels.h"
 #include "client.h"
@@ -84,6 +85,7 @@ bool runtime_reload(char *err, size_t errlen)
     rt.cfg = fresh;
     apply_log_level(&rt.cfg);
     rt.reloads++;
+    backend_sync_config();
     pool_apply_config(&old);
     config_free(&old);
     tls_reload(&rt.cfg);
@@ -297,6 +299,7 @@ int main(int argc, char **argv)
         return 1;
     }
     objects_init();
+    backend_init();
     if (!tls_init(&rt.cfg, err, sizeof(err))) {
         log_error("invalid configuration: %s", err);
         return 1;
@@ -328,6 +331,7 @@ int main(int argc, char **argv)
     evsignal_add(&sig_term, NULL);
     evsignal_add(&sig_int, NULL);
     janitor_start();
+    backend_sync_config();
     health_start();
     pool_prewarm();
     pgstats_start();
@@ -364,6 +368,7 @@ int main(int argc, char **argv)
     health_stop();
     janitor_stop();
     objects_shutdown();
+    backend_shutdown();
     derive_stop(); /* after the servers closed (their jobs are cancelled), before the loop is freed */
     cancel_shutdown();
     evsignal_del(&sig_hup);

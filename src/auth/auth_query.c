@@ -9,6 +9,8 @@
  * Failures are not cached: the next login tries again. */
 #include "auth_query.h"
 
+#include "backend.h"
+
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -337,6 +339,13 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
 static void start_lookup(struct aq_entry *e, const struct wp_database *db)
 {
     e->target = *db;
+    /* host= may list several: ask the current primary, else the first host */
+    if (db->nhosts > 0) {
+        const struct backend_db *bdb = backend_db_find(db->name);
+        const struct backend *be = bdb != NULL && bdb->primary >= 0 ? bdb->hosts[bdb->primary] : NULL;
+        strlcpy_ok(e->target.host, be != NULL ? be->host : db->hosts[0].name, sizeof(e->target.host));
+        e->target.port = be != NULL ? be->port : db->hosts[0].port;
+    }
     e->started_us = now_us();
     evtimer_assign(&e->timer, loop_base(), on_timeout, e);
     struct timeval tv = {LOOKUP_TIMEOUT_S, 0};

@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "log.h"
 #include "util.h"
 #include "loop.h"
 #include "pool.h"
 #include "runtime.h"
 
-#define MAX_TARGETS 64
 #define MAX_ACTIVITY 32
 #define COLLECT_TIMEOUT_S 5
 
@@ -26,7 +26,8 @@ struct activity_row {
     long count;
 };
 
-/* One backend (host, port, dbname) and what we last learned about it. */
+/* One database (its primary, else the first host up) and what we last learned about it; hangs
+ * on the backend database (backend_db.stats), so there is no limit on how many. */
 struct target {
     char name[WP_NAME_MAX];       /* the [databases] entry */
     char label[WP_NAME_MAX * 2 + 1]; /* name escaped for Prometheus label values */
@@ -48,8 +49,6 @@ struct target {
     uint64_t started_us;
 };
 
-static struct target targets[MAX_TARGETS];
-static int ntargets;
 static struct event tick;
 static bool running;
 
@@ -172,47 +171,65 @@ static void wait_for(struct target *t, short what)
     t->ev_added = true;
 }
 
-static struct target *target_for(const char *name)
+static struct target *target_of(struct backend_db *bdb)
 {
-    for (int i = 0; i < ntargets; i++)
-        if (strcmp(targets[i].name, name) == 0)
-            return &targets[i];
-    if (ntargets == MAX_TARGETS)
-        return NULL;
-    struct target *t = &targets[ntargets++];
-    memset(t, 0, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "%s", name);
-    prom_label_escape(t->name, t->label, sizeof(t->label));
-    return t;
+    if (bdb->stats == NULL) {
+        struct target *t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        snprintf(t->name, sizeof(t->name), "%s", bdb->name);
+        prom_label_escape(t->name, t->label, sizeof(t->label));
+        bdb->stats = t;
+    }
+    return bdb->stats;
 }
 
-/* Starts one collection per database, with the credentials of the first pool that has them. */
+/* The host to ask: the primary, else the first host up with an address, else the first with one
+ * (to report it down). */
+static const struct backend *stats_host(const struct backend_db *bdb)
+{
+    if (bdb->primary >= 0 && bdb->hosts[bdb->primary]->addrlen != 0)
+        return bdb->hosts[bdb->primary];
+    const struct backend *any = NULL;
+    for (int i = 0; i < bdb->nhosts; i++) {
+        if (bdb->hosts[i]->addrlen == 0)
+            continue;
+        if (bdb->hosts[i]->up)
+            return bdb->hosts[i];
+        if (any == NULL)
+            any = bdb->hosts[i];
+    }
+    return any;
+}
+
+/* Starts one collection per database, with the credentials its health checks use. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct dlist *pos;
-    for (pos = pool_all()->next; pos != pool_all(); pos = pos->next) {
-        struct pool *p = container_of(pos, struct pool, node);
-        if (p->db_removed)
+    for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next) {
+        struct backend_db *bdb = container_of(pos, struct backend_db, node);
+        const char *user, *password;
+        const struct backend *be = stats_host(bdb);
+        if (be == NULL || !backend_db_credentials(bdb, &user, &password))
             continue;
-        struct target *t = target_for(p->name);
+        struct target *t = target_of(bdb);
         if (t == NULL || t->conn != NULL)
-            continue; /* one collection in flight per backend */
-        if (p->db.host[0] != '/' && p->addrlen == 0)
-            continue; /* its host name is not resolved yet */
+            continue; /* one collection in flight per database */
         char ci[1024] = "";
         char port[16];
-        snprintf(port, sizeof(port), "%d", p->db.port);
-        conninfo_add(ci, sizeof(ci), "host", p->db.host);
-        /* the pool's own (asynchronous) resolution: libpq would resolve a name with a blocking call */
+        snprintf(port, sizeof(port), "%d", be->port);
+        conninfo_add(ci, sizeof(ci), "host", be->host);
+        /* the backend's own (asynchronous) resolution: libpq would resolve a name with a blocking call */
         char text[INET6_ADDRSTRLEN];
-        if (sockaddr_ip_text(&p->addr, text, sizeof(text)))
+        if (be->host[0] != '/' && sockaddr_ip_text(&be->addr, text, sizeof(text)))
             conninfo_add(ci, sizeof(ci), "hostaddr", text);
         conninfo_add(ci, sizeof(ci), "port", port);
-        conninfo_add(ci, sizeof(ci), "dbname", p->db.dbname);
-        conninfo_add(ci, sizeof(ci), "user", p->user);
-        if (p->password[0] != '\0')
-            conninfo_add(ci, sizeof(ci), "password", p->password);
+        conninfo_add(ci, sizeof(ci), "dbname", bdb->conf.dbname);
+        conninfo_add(ci, sizeof(ci), "user", user);
+        if (password[0] != '\0')
+            conninfo_add(ci, sizeof(ci), "password", password);
         conninfo_add(ci, sizeof(ci), "application_name", "wedpool-stats");
+        conninfo_add(ci, sizeof(ci), "gssencmode", "disable"); /* no Kerberos credential lookups on the loop */
         conninfo_add(ci, sizeof(ci), "connect_timeout", "5");
         t->started_us = now_us();
         t->querying = false;
@@ -244,11 +261,26 @@ void pgstats_stop(void)
     if (running)
         event_del(&tick);
     running = false;
-    for (int i = 0; i < ntargets; i++)
-        if (targets[i].conn != NULL)
-            finish(&targets[i], targets[i].up, "shutting down");
-    ntargets = 0;
+    struct dlist *pos;
+    for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next)
+        pgstats_forget(container_of(pos, struct backend_db, node));
 }
+
+void pgstats_forget(struct backend_db *bdb)
+{
+    struct target *t = bdb->stats;
+    if (t == NULL)
+        return;
+    if (t->conn != NULL)
+        finish(t, t->up, "shutting down");
+    free(t);
+    bdb->stats = NULL;
+}
+
+/* Every database that has statistics. */
+#define FOR_TARGETS(t)                                                                                     \
+    for (struct dlist *pos_ = backend_db_all()->next; pos_ != backend_db_all(); pos_ = pos_->next)          \
+        for (struct target *t = container_of(pos_, struct backend_db, node)->stats; t != NULL; t = NULL)
 
 
 #define FAMILY(b, name, type, help) pbuf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n")
@@ -256,16 +288,16 @@ void pgstats_stop(void)
 void pgstats_prometheus(struct pbuf *b)
 {
     FAMILY(b, "wedpool_pg_up", "gauge", "1 if the last statistics collection from the backend succeeded.");
-    for (int i = 0; i < ntargets; i++)
-        pbuf_printf(b, "wedpool_pg_up{database=\"%s\"} %d\n", targets[i].label, targets[i].up ? 1 : 0);
+    FOR_TARGETS(t)
+        pbuf_printf(b, "wedpool_pg_up{database=\"%s\"} %d\n", t->label, t->up ? 1 : 0);
     FAMILY(b, "wedpool_pg_scrape_duration_seconds", "gauge", "How long the last collection took.");
-    for (int i = 0; i < ntargets; i++)
-        pbuf_printf(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", targets[i].label, targets[i].duration_s);
+    FOR_TARGETS(t)
+        pbuf_printf(b, "wedpool_pg_scrape_duration_seconds{database=\"%s\"} %.6f\n", t->label, t->duration_s);
     FAMILY(b, "wedpool_pg_backends", "gauge", "Client backends in pg_stat_activity by state and wait event type.");
-    for (int i = 0; i < ntargets; i++)
-        for (int k = 0; targets[i].ever && k < targets[i].nactivity; k++)
-            pbuf_printf(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", targets[i].label,
-                targets[i].activity[k].state, targets[i].activity[k].wait, targets[i].activity[k].count);
+    FOR_TARGETS(t)
+        for (int k = 0; t->ever && k < t->nactivity; k++)
+            pbuf_printf(b, "wedpool_pg_backends{database=\"%s\",state=\"%s\",wait_event_type=\"%s\"} %ld\n", t->label,
+                t->activity[k].state, t->activity[k].wait, t->activity[k].count);
     static const struct {
         const char *name, *type, *help;
         size_t off;
@@ -276,10 +308,10 @@ void pgstats_prometheus(struct pbuf *b)
     };
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
         pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help, fields[f].name, fields[f].type);
-        for (int i = 0; i < ntargets; i++)
-            if (targets[i].ever)
-                pbuf_printf(b, "%s{database=\"%s\"} %ld\n", fields[f].name, targets[i].label,
-                    *(const long *)((const char *)&targets[i] + fields[f].off));
+        FOR_TARGETS(t)
+            if (t->ever)
+                pbuf_printf(b, "%s{database=\"%s\"} %ld\n", fields[f].name, t->label,
+                    *(const long *)((const char *)t + fields[f].off));
     }
     static const struct {
         const char *name, *type, *help;
@@ -298,23 +330,22 @@ void pgstats_prometheus(struct pbuf *b)
     };
     for (size_t f = 0; f < sizeof(dfields) / sizeof(dfields[0]); f++) {
         pbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", dfields[f].name, dfields[f].help, dfields[f].name, dfields[f].type);
-        for (int i = 0; i < ntargets; i++)
-            if (targets[i].ever)
-                pbuf_printf(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, targets[i].label,
-                    *(const double *)((const char *)&targets[i] + dfields[f].off));
+        FOR_TARGETS(t)
+            if (t->ever)
+                pbuf_printf(b, "%s{database=\"%s\"} %.17g\n", dfields[f].name, t->label,
+                    *(const double *)((const char *)t + dfields[f].off));
     }
     FAMILY(b, "wedpool_pg_in_recovery", "gauge", "1 if the backend is a standby.");
-    for (int i = 0; i < ntargets; i++)
-        if (targets[i].ever)
-            pbuf_printf(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", targets[i].label, targets[i].in_recovery ? 1 : 0);
+    FOR_TARGETS(t)
+        if (t->ever)
+            pbuf_printf(b, "wedpool_pg_in_recovery{database=\"%s\"} %d\n", t->label, t->in_recovery ? 1 : 0);
 }
 
 void pgstats_json(struct pbuf *b, const char *database)
 {
-    for (int i = 0; i < ntargets; i++) {
-        const struct target *t = &targets[i];
-        if (strcmp(t->name, database) != 0)
-            continue;
+    const struct backend_db *bdb = backend_db_find(database);
+    const struct target *t = bdb != NULL ? bdb->stats : NULL;
+    if (t != NULL) {
         long active = 0, idle = 0, idle_txn = 0, waiting = 0;
         for (int k = 0; k < t->nactivity; k++) {
             const struct activity_row *a = &t->activity[k];
@@ -340,10 +371,9 @@ void pgstats_json(struct pbuf *b, const char *database)
 
 bool pgstats_usage(const char *database, long *used, long *slots)
 {
-    for (int i = 0; i < ntargets; i++) {
-        const struct target *t = &targets[i];
-        if (strcmp(t->name, database) != 0 || !t->up || t->max_connections <= 0)
-            continue;
+    const struct backend_db *bdb = backend_db_find(database);
+    const struct target *t = bdb != NULL ? bdb->stats : NULL;
+    if (t != NULL && t->up && t->max_connections > 0) {
         long n = 0;
         for (int k = 0; k < t->nactivity; k++)
             n += t->activity[k].count;

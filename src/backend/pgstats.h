@@ -9,6 +9,9 @@
 
 void pgstats_start(void);
 void pgstats_stop(void);
+struct backend_db;
+/* The database goes: drop its statistics (and a collection in flight). */
+void pgstats_forget(struct backend_db *bdb);
 /* Appends the wedpool_pg_* families to a /metrics page. */
 void pgstats_prometheus(struct pbuf *out);
 /* Appends ,"pg":{...} for the database to a JSON object being written (nothing if never collected). */

@@ -24,6 +24,8 @@ static const char *const protection_names[] = {"in_progress", "wedding_day", NUL
 static const char *const tls_mode_names[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
 static const char *const no_yes_names[] = {"no", "yes", NULL};
 static const char *const pin_mode_names[] = {"pin", "error", "ignore", NULL};
+/* enum wp_tsa's order */
+static const char *const tsa_names[] = {"any", "read-write", "read-only", "primary", "standby", "prefer-standby", NULL};
 
 struct setting {
     const char *name;
@@ -72,6 +74,10 @@ static const struct setting settings[] = {
     S_INT(max_client_prepared_statements, "1000", 1, 1000000, true),
     S_INT(idle_transaction_timeout_ms, "0", 0, 86400000, true),
     S_INT(tcp_keepalive_s, "60", 0, 7200, true),
+    S_INT(health_check_interval_ms, "1000", 100, 3600000, true),
+    S_INT(health_check_timeout_ms, "2000", 100, 600000, true),
+    S_STR(health_check_user, "", true),
+    S_INT(circuit_breaker_failures, "3", 1, 1000, true),
     S_INT(dns_max_ttl_s, "15", 1, 86400, true),
     S_STR(dns_nameserver, "", false),
     S_INT(lane_aging_per_s, "10", 0, 1000000, true),
@@ -314,13 +320,49 @@ static bool db_int(struct loader *ld, const char *key, const char *val, long lo,
     return true;
 }
 
+/* A [databases] line being parsed: port= is split with host= once the whole line is read. */
+struct db_line {
+    struct wp_database *db;
+    char ports[128];
+};
+
 static bool db_kv(struct loader *ld, void *arg, const char *key, const char *val)
 {
-    struct wp_database *db = arg;
+    struct db_line *line = arg;
+    struct wp_database *db = line->db;
     if (!strcmp(key, "host"))
         return copy_field(ld, db->host, sizeof(db->host), key, val);
     if (!strcmp(key, "port"))
-        return db_int(ld, key, val, 1, 65535, &db->port);
+        return copy_field(ld, line->ports, sizeof(line->ports), key, val);
+    if (!strcmp(key, "target_session_attrs")) {
+        int i = enum_index(tsa_names, val);
+        if (i < 0) {
+            fail(ld, "target_session_attrs=%s: expected any, read-write, read-only, primary, standby or prefer-standby",
+                 val);
+            return false;
+        }
+        db->target_session_attrs = i;
+        return true;
+    }
+    if (!strcmp(key, "load_balance_hosts")) {
+        if (strcmp(val, "disable") != 0 && strcmp(val, "random") != 0) {
+            fail(ld, "load_balance_hosts=%s: expected disable or random", val);
+            return false;
+        }
+        db->load_balance = strcmp(val, "random") == 0;
+        return true;
+    }
+    if (!strcmp(key, "primary_preference"))
+        return copy_field(ld, db->primary_preference, sizeof(db->primary_preference), key, val);
+    if (!strcmp(key, "max_replica_lag_ms"))
+        return db_int(ld, key, val, 0, 86400000, &db->max_replica_lag_ms);
+    if (!strcmp(key, "patroni_url")) {
+        if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+            fail(ld, "patroni_url=%s: expected an http:// or https:// URL", val);
+            return false;
+        }
+        return copy_field(ld, db->patroni_url, sizeof(db->patroni_url), key, val);
+    }
     if (!strcmp(key, "dbname")) {
         db->dbname_set = true;
         return copy_field(ld, db->dbname, sizeof(db->dbname), key, val);
@@ -352,7 +394,8 @@ static bool db_kv(struct loader *ld, void *arg, const char *key, const char *val
         return true;
     }
     fail(ld, "unknown connection setting '%s' (host, port, dbname, user, password, pool_mode, min_pool_size, "
-             "max_pool_size, sslmode)", key);
+             "max_pool_size, sslmode, target_session_attrs, load_balance_hosts, primary_preference, "
+             "max_replica_lag_ms, patroni_url)", key);
     return false;
 }
 
@@ -378,8 +421,27 @@ static bool add_database(struct loader *ld, const char *name, const char *spec)
     db.port = 5432;
     strcpy(db.dbname, name);
     db.pool_mode = db.min_pool_size = db.max_pool_size = db.sslmode = -1;
-    if (!parse_kv_list(ld, spec, db_kv, &db))
+    struct db_line line = {&db, ""};
+    if (!parse_kv_list(ld, spec, db_kv, &line))
         return false;
+    char err[300];
+    if (!config_split_hosts(&db, db.host, line.ports, err, sizeof(err))) {
+        fail(ld, "database '%s': %s", name, err);
+        return false;
+    }
+    if (db.primary_preference[0] != '\0') {
+        bool found = false;
+        for (int i = 0; i < db.nhosts && !found; i++) {
+            char hp[WP_HOST_MAX + 8];
+            snprintf(hp, sizeof(hp), "%s:%d", db.hosts[i].name, db.hosts[i].port);
+            found = strcmp(hp, db.primary_preference) == 0;
+        }
+        if (!found) {
+            fail(ld, "database '%s': primary_preference=%s names none of its hosts (host:port)", name,
+                 db.primary_preference);
+            return false;
+        }
+    }
     struct wp_database *dbs = realloc(cfg->dbs, sizeof(*dbs) * (cfg->ndbs + 1));
     if (dbs == NULL) {
         fail(ld, "out of memory");
@@ -908,6 +970,11 @@ const char *config_pool_mode_name(int mode)
 const char *config_tls_mode_name(int mode)
 {
     return mode >= 0 && mode <= 5 ? tls_mode_names[mode] : "?";
+}
+
+const char *config_tsa_name(int tsa)
+{
+    return tsa >= 0 && tsa <= TSA_PREFER_STANDBY ? tsa_names[tsa] : "?";
 }
 
 const char *config_auth_type_name(int type)

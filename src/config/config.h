@@ -30,11 +30,29 @@ enum wp_pin_mode { PIN_MODE_PIN = 0, PIN_MODE_ERROR = 1, PIN_MODE_IGNORE = 2 };
 #define WP_WILDCARD_DB "*"
 
 
+#define WP_MAX_HOSTS 8       /* hosts of one [databases] line (host=pg1,pg2,...) */
+#define WP_HOST_MAX 128      /* one host name, address or unix socket directory */
+
+/* target_session_attrs (libpq, PostgreSQL 14+ semantics) */
+enum wp_tsa { TSA_ANY, TSA_READ_WRITE, TSA_READ_ONLY, TSA_PRIMARY, TSA_STANDBY, TSA_PREFER_STANDBY };
+
+struct wp_host {
+    char name[WP_HOST_MAX];      /* IP, hostname, or a unix socket directory (leading '/') */
+    int port;
+};
+
 /* One line of [databases]: "name = host=... port=... dbname=... user=... password=..." */
 struct wp_database {
     char name[WP_NAME_MAX];      /* what clients ask for */
-    char host[256];              /* IP, hostname, or a unix socket directory (leading '/') */
-    int port;                    /* default 5432 */
+    char host[256];              /* the host= value as written (a comma-separated list for several) */
+    int port;                    /* the first host's port; default 5432 */
+    struct wp_host hosts[WP_MAX_HOSTS]; /* host= and port= split (libpq: one port for all, or one each) */
+    int nhosts;
+    int target_session_attrs;    /* enum wp_tsa */
+    bool load_balance;           /* load_balance_hosts=random */
+    char primary_preference[WP_HOST_MAX + 8]; /* "host:port" that wins a split brain; "" = none */
+    int max_replica_lag_ms;      /* standbys lagging more are skipped; 0 = no limit */
+    char patroni_url[256];       /* Patroni REST API base URL, "" = none */
     char dbname[WP_NAME_MAX];    /* name on the server; defaults to name */
     char user[WP_NAME_MAX];      /* forced server login user; "" = the client's user */
     char password[WP_SECRET_MAX];/* server login password; "" = the user's auth_file password */
@@ -91,6 +109,10 @@ struct wp_config {
     int max_client_prepared_statements; /* ... names one client may hold at once */
     int idle_transaction_timeout_ms; /* a client idle inside a transaction this long is disconnected; 0 = never */
     int tcp_keepalive_s;          /* TCP keepalive idle time for clients and servers; 0 = kernel default */
+    int health_check_interval_ms; /* every backend host is checked this often */
+    int health_check_timeout_ms;  /* a check not answered within this is a failure */
+    char health_check_user[WP_NAME_MAX]; /* checks log in as this user; "" = the pool's user */
+    int circuit_breaker_failures; /* consecutive connect/login failures that open a host's circuit */
     int dns_max_ttl_s;            /* host names in [databases] are resolved again this often */
     char dns_nameserver[64];      /* "ip[:port]" to ask instead of /etc/resolv.conf's; "" = those */
     char server_reset_query[1024];/* session mode, on release; "" = none */
@@ -222,5 +244,9 @@ void config_setting_get(const struct wp_config *cfg, size_t i, struct config_set
 const char *config_pool_mode_name(int mode);
 const char *config_auth_type_name(int type);
 const char *config_tls_mode_name(int mode);
+const char *config_tsa_name(int tsa);
+/* Splits host= and port= values (libpq rules: as many ports as hosts, or one for all) into db->hosts.
+ * False with err set when they do not match or a host is empty or too long. Pure: unit-tested. */
+bool config_split_hosts(struct wp_database *db, const char *hosts, const char *ports, char *err, size_t errlen);
 
 #endif

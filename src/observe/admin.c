@@ -9,6 +9,7 @@
 
 #include "alert.h"
 #include "channels.h"
+#include "backend.h"
 #include "client.h"
 #include "clock.h"
 #include "fetch.h"
@@ -196,8 +197,8 @@ static void show_servers(struct client *c)
                                       p->user,
                                       p->name,
                                       server_state_name(s),
-                                      p->db.host,
-                                      ints(b[0], p->db.port),
+                                      s->be->host,
+                                      ints(b[0], s->be->port),
                                       ct,
                                       rq,
                                       s->client != NULL ? ints(b[1], s->client->id) : NULL,
@@ -351,6 +352,42 @@ static void show_databases(struct client *c)
                               ints(b[1], config_db_min_pool(&rt.cfg, db)),
                               ints(b[2], config_db_max_pool(&rt.cfg, db))};
         result_row(&r, vals);
+    }
+    result_end(&r, "SHOW");
+}
+
+/* One row per host of each database: what the health checker and the circuit breaker know. */
+static void show_hosts(struct client *c)
+{
+    static const char *const cols[] = {"database", "host", "port", "role", "up", "circuit", "lag_ms", "last_check",
+                                       "last_error", "checks", "check_failures", "connect_failures", "failovers",
+                                       "target_session_attrs", "split_brain"};
+    struct result r;
+    result_begin(&r, c, cols, (int)ARRAY_SIZE(cols));
+    struct dlist *pos;
+    for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next) {
+        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
+        for (int i = 0; i < bdb->nhosts; i++) {
+            const struct backend *be = bdb->hosts[i];
+            char b[7][32], lc[40];
+            format_time(be->last_check, lc, sizeof(lc));
+            const char *vals[] = {bdb->name,
+                                  be->host,
+                                  ints(b[0], be->port),
+                                  route_role_name(be->role),
+                                  be->up ? "yes" : "no",
+                                  backend_circuit_name(be->circuit),
+                                  be->lag_ms >= 0 ? ints(b[1], be->lag_ms) : NULL,
+                                  be->last_check ? lc : NULL,
+                                  be->addr_error[0] ? be->addr_error : be->last_error,
+                                  u64s(b[2], be->checks),
+                                  u64s(b[3], be->check_failures),
+                                  u64s(b[4], be->connect_failures),
+                                  u64s(b[5], bdb->failovers),
+                                  config_tsa_name(bdb->conf.target_session_attrs),
+                                  bdb->split_brain ? "yes" : "no"};
+            result_row(&r, vals);
+        }
     }
     result_end(&r, "SHOW");
 }
@@ -731,6 +768,7 @@ static const struct admin_cmd commands[] = {
     {"SHOW LANES", show_lanes, false, "per pool and lane: active, waiting, served, shed, reserve in use"},
     {"SHOW CONFIG", show_config, false, "every setting, its value and default"},
     {"SHOW DATABASES", show_databases, false, "the [databases] section"},
+    {"SHOW HOSTS", show_hosts, false, "every backend host: role, health, circuit breaker, lag, last check, failovers"},
     {"SHOW WEDDINGS", show_weddings, false, "weddings in the calendars, with their status"},
     {"SHOW FORECAST", show_forecast, false, "the next 24 hours in 15-minute steps: multiplier, connections, why"},
     {"SHOW SCALING", show_scaling, false, "scaling decisions (pre-warm, grow, shrink, refused, hook) and each pool's sizes"},

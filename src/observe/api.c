@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "backend.h"
 #include "clock.h"
 #include "fetch.h"
 #include "forecast.h"
@@ -55,6 +56,36 @@ void api_lanes_json(struct pbuf *out)
         json_array_append_new(pools, json_pack("{s:s, s:s, s:o}", "database", p->name, "user", p->user, "lanes", lanes));
     }
     emit(out, json_pack("{s:o}", "pools", pools));
+}
+
+void api_hosts_json(struct pbuf *out)
+{
+    json_t *dbs = json_array();
+    struct dlist *pos;
+    for (pos = backend_db_all()->next; pos != backend_db_all(); pos = pos->next) {
+        const struct backend_db *bdb = container_of(pos, struct backend_db, node);
+        json_t *hosts = json_array();
+        for (int i = 0; i < bdb->nhosts; i++) {
+            const struct backend *be = bdb->hosts[i];
+            json_array_append_new(
+                hosts, json_pack("{s:s, s:i, s:s, s:b, s:s, s:o, s:o, s:s, s:I, s:I, s:I, s:b}", "host", be->host,
+                                 "port", be->port, "role", route_role_name(be->role), "up", be->up, "circuit",
+                                 backend_circuit_name(be->circuit), "lag_ms",
+                                 be->lag_ms >= 0 ? json_integer(be->lag_ms) : json_null(), "last_check",
+                                 be->last_check ? json_integer((json_int_t)be->last_check) : json_null(),
+                                 "last_error", be->addr_error[0] ? be->addr_error : be->last_error, "checks",
+                                 (json_int_t)be->checks, "check_failures", (json_int_t)be->check_failures,
+                                 "connect_failures", (json_int_t)be->connect_failures, "primary",
+                                 i == bdb->primary));
+        }
+        json_array_append_new(
+            dbs, json_pack("{s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:o}", "database", bdb->name, "target_session_attrs",
+                           config_tsa_name(bdb->conf.target_session_attrs), "failovers", (json_int_t)bdb->failovers,
+                           "split_brain", bdb->split_brain, "failing_over", bdb->failing_over, "patroni_leader",
+                           bdb->patroni_leader[0] ? json_string(bdb->patroni_leader) : json_null(), "patroni_error",
+                           bdb->patroni_error[0] ? json_string(bdb->patroni_error) : json_null(), "hosts", hosts));
+    }
+    emit(out, json_pack("{s:o}", "databases", dbs));
 }
 
 struct page {

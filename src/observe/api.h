@@ -6,6 +6,8 @@
 
 /* GET /api/v1/lanes: per pool and lane, the SHOW LANES numbers. */
 void api_lanes_json(struct pbuf *out);
+/* GET /api/v1/hosts: every backend host with its role, health, circuit state, last check, lag. */
+void api_hosts_json(struct pbuf *out);
 /* GET /api/v1/clients?offset=N&limit=M: one page of clients (limit at most 1000). */
 void api_clients_json(struct pbuf *out, long offset, long limit);
 /* GET /api/v1/weddings: the wedding context now and each wedding in the calendars. */

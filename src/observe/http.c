@@ -12,7 +12,7 @@
 
 #include "alert.h"
 #include "api.h"
-#include "health.h"
+#include "backend.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -159,6 +159,9 @@ static void handle(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
         alert_api_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);
+    } else if (strcmp(path, "/api/v1/hosts") == 0) {
+        api_hosts_json(&body);
+        reply(req, 200, "OK", "application/json", body.data, body.len);
     } else if (strcmp(path, "/api/v1/lanes") == 0) {
         api_lanes_json(&body);
         reply(req, 200, "OK", "application/json", body.data, body.len);
@@ -183,7 +186,7 @@ static void handle(struct evhttp_request *req, void *arg)
         char why[1024] = "";
         if (rt.shutting_down)
             reply_text(req, 503, "Service Unavailable", "shutting down\n");
-        else if (!health_any_up(why, sizeof(why))) {
+        else if (!backend_any_up(why, sizeof(why))) {
             strncat(why, "\n", sizeof(why) - strlen(why) - 1);
             reply_text(req, 503, "Service Unavailable", why);
         } else

@@ -10,7 +10,7 @@
 #include "channels.h"
 #include "pgstats.h"
 #include "fetch.h"
-#include "health.h"
+#include "backend.h"
 #include "listener.h"
 #include "pool.h"
 #include "push.h"
@@ -244,7 +244,7 @@ void metrics_prometheus(struct pbuf *b)
     auth_query_prometheus(b);
     scaler_prometheus(b);
     alert_prometheus(b);
-    health_prometheus(b);
+    backend_prometheus(b);
     push_prometheus(b);
     channels_prometheus(b);
     metrics_calendars(b);

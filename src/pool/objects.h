@@ -49,6 +49,8 @@ enum login_check {
     LOGIN_CHECK_DONE,
 };
 
+struct backend;
+struct backend_db;
 struct login;  /* client.c: startup and auth state, freed when the login ends */
 struct scram_client;
 struct derive_job;
@@ -95,6 +97,7 @@ struct server {
     enum server_state state;
     struct conn conn;
     struct pool *pool;
+    struct backend *be;         /* the host it is connected to (a reference); cancels go there */
     struct client *client;      /* linked client while SV_ACTIVE */
     struct scram_client *scram; /* during SCRAM login only */
     struct derive_job *derive;  /* its SCRAM key is being derived on a worker (derive.h); cancelled
@@ -190,12 +193,7 @@ struct pool {
     double accuracy_sum;
     int accuracy_steps;
     bool db_removed;            /* gone from the config: refuse new clients */
-    struct sockaddr_storage addr; /* resolved server address (TCP or unix socket) */
-    socklen_t addrlen;
-    char addr_error[400];       /* why it could not be resolved, "" if it could */
-    struct evdns_getaddrinfo_request *dns_req; /* host name resolution in flight (addrlen 0 until the
-                                                * first answer: servers wait for it) */
-    uint64_t resolved_us;       /* last resolution attempt of a host name (0: none) */
+    struct backend_db *bdb;     /* its hosts (backend.h): where server connections go */
     int n_login_wait;           /* login_waiters: clients that only need the welcome parameters */
 
     struct dlist idle_servers, active_servers, login_servers, reset_servers;

@@ -1,6 +1,10 @@
 /* pool.c — herding clients and servers between state lists, and handing servers to clients. */
 #include "pool.h"
 
+#include <stdarg.h>
+
+#include "backend.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +120,8 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
         expq_free(&s->exp);
         ps_server_free(s->ps);
         server_sync_clear(s);
+        if (s->be != NULL)
+            backend_unref(s->be);
         free(s);
     }
 }
@@ -310,11 +316,14 @@ void server_set_state(struct server *s, enum server_state st)
     }
 }
 
-/* Every server of the pool is replaced: idle ones at the next janitor pass, busy ones when released. */
+/* Every server of the pool is replaced: idle ones now (no client may get one after the reload),
+ * busy ones when released. */
 static void retire_servers(struct pool *p)
 {
     struct dlist *pos, *tmp;
-    struct dlist *lists[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
+    dlist_for_each_safe(pos, tmp, &p->idle_servers) server_close(container_of(pos, struct server, node),
+                                                                 "configuration changed");
+    struct dlist *lists[] = {&p->active_servers, &p->login_servers, &p->reset_servers};
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
         dlist_for_each_safe(pos, tmp, lists[i]) container_of(pos, struct server, node)->close_needed = true;
 }
@@ -323,8 +332,15 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
 {
     const struct wp_config *cfg = &rt.cfg;
     bool target_changed = strcmp(p->db.host, db->host) != 0 || p->db.port != db->port ||
-                          strcmp(p->db.dbname, db->dbname) != 0 || p->db.sslmode != db->sslmode;
+                          strcmp(p->db.dbname, db->dbname) != 0 || p->db.sslmode != db->sslmode ||
+                          p->db.target_session_attrs != db->target_session_attrs;
     p->db = *db;
+    struct backend_db *bdb = backend_db_get(db);
+    if (bdb == NULL)
+        log_fatal("pool %s/%s: out of memory", p->name, p->user);
+    if (p->bdb != NULL)
+        backend_db_put(p->bdb);
+    p->bdb = bdb;
     p->mode = config_db_pool_mode(cfg, db);
     p->conf_min_size = config_db_min_pool(cfg, db);
     p->conf_max_size = config_db_max_pool(cfg, db);
@@ -341,11 +357,6 @@ static void pool_refresh(struct pool *p, const struct wp_database *db)
     bool pt_changed = passthrough_refresh(p, config_find_user(cfg, p->user));
     if (target_changed || strcmp(old_pw, p->password) != 0 || pt_changed)
         retire_servers(p);
-    if (target_changed) {
-        server_resolve_cancel(p);
-        p->addrlen = 0;
-        server_resolve(p);
-    }
 }
 
 struct pool *pool_get(const struct wp_database *db, const char *client_user, const char **err)
@@ -375,11 +386,10 @@ struct pool *pool_get(const struct wp_database *db, const char *client_user, con
         dlist_init(&p->lanes[i].waiting);
         pq_init(&p->lanes[i].queue);
     }
-    p->db.port = -1; /* forces resolution in pool_refresh */
     p->on_demand = db->wildcard || db->user[0] == '\0';
     pool_refresh(p, db);
     dlist_push_back(&all_pools, &p->node);
-    log_info("pool %s/%s created%s: server %s:%d dbname=%s mode=%s min=%d max=%d", p->name, p->user,
+    log_info("pool %s/%s created%s: server %s port %d dbname=%s mode=%s min=%d max=%d", p->name, p->user,
              db->wildcard ? " from the wildcard database" : "", db->host, db->port, db->dbname,
              config_pool_mode_name(p->mode), p->min_size, p->max_size);
     return p;
@@ -577,7 +587,7 @@ static struct client *pool_pick_waiter(struct pool *p, bool *reserve)
  * normal pool is exhausted so a critical client never waits for a connect. */
 static void pool_launch_for_demand(struct pool *p, uint64_t now)
 {
-    if (p->addr_error[0] != '\0' || p->addrlen == 0 || p->db_removed || rt.shutting_down)
+    if (p->db_removed || rt.shutting_down)
         return;
     if (p->last_fail_us != 0 && elapsed_us(now, p->last_fail_us) < (uint64_t)rt.cfg.server_login_retry_ms * 1000u)
         return;
@@ -590,7 +600,9 @@ static void pool_launch_for_demand(struct pool *p, uint64_t now)
     int demand = lanes_launch_demand(&o, p->n_waiting, reserve_waiting, p->n_login_wait, p->n_idle, &limit);
     /* servers being reset or checked come back through pool_server_ready: they are on the way too */
     while (pool_server_total(p) < limit && p->n_login + p->n_reset < demand) {
-        if (server_launch(p) == NULL)
+        struct route_result rr;
+        struct backend *be = backend_db_route(p->bdb, &rr);
+        if (be == NULL || server_launch(p, be) == NULL)
             return;
     }
 }
@@ -612,6 +624,19 @@ static struct server *pool_take_idle(struct pool *p, uint64_t now)
     return NULL;
 }
 
+/* No host suits the pool now (all down, split brain, no standby): the client is told which and why. */
+static bool pool_route_fails(struct pool *p, struct client *c)
+{
+    struct route_result rr;
+    backend_db_route(p->bdb, &rr);
+    if (rr.verdict != ROUTE_FAIL)
+        return false;
+    char state[6], msg[900];
+    backend_db_route_error(p->bdb, &rr, state, msg, sizeof(msg));
+    client_fail(c, state, "%s", msg);
+    return true;
+}
+
 enum acquire_result pool_acquire(struct client *c)
 {
     struct pool *p = c->pool;
@@ -623,10 +648,8 @@ enum acquire_result pool_acquire(struct client *c)
         link_pair(c, s, reserve);
         return ACQ_LINKED;
     }
-    if (p->addr_error[0] != '\0') {
-        client_fail(c, "08006", "wedpool: cannot reach the server of database \"%s\": %s", p->name, p->addr_error);
+    if (pool_route_fails(p, c))
         return ACQ_FAILED;
-    }
     if (pool_fast_failing(p, now)) {
         client_fail(c, p->last_fail_state, "wedpool: server login for pool \"%s/%s\" failed: %s", p->name, p->user,
                     p->last_fail_msg);
@@ -739,33 +762,78 @@ void pool_unlink(struct client *c, enum unlink_how how)
         pool_launch_for_demand(p, now);
 }
 
-void pool_address_changed(struct pool *p, bool moved)
-{
-    if (moved)
-        retire_servers(p);
-    if (p->addr_error[0] != '\0') {
-        pool_server_failed(p, "08006", p->addr_error);
-        return;
-    }
-    pool_launch_for_demand(p, now_us());
-}
+static void pool_fail_waiters(struct pool *p, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg)
+static void pool_fail_waiters(struct pool *p, const char *sqlstate, const char *fmt, ...)
 {
-    p->last_fail_us = now_us();
-    strlcpy_ok(p->last_fail_state, sqlstate, sizeof(p->last_fail_state));
-    strlcpy_ok(p->last_fail_msg, msg, sizeof(p->last_fail_msg));
-    p->stats.server_connect_failures++;
-    if (p->n_idle + p->n_active + p->n_reset + p->n_login > 0 || pool_restarting(p, p->last_fail_us))
-        return;
-    /* Nothing alive and nothing on the way: the backend is down. Fail fast, do not let waiters
-     * sit until acquire_timeout_ms. */
+    char msg[1000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
     struct dlist *lists[MAX_LANES + 1], *pos, *tmp;
     int n = pool_waiting_lists(p, lists);
     for (int i = 0; i < n; i++)
-        dlist_for_each_safe(pos, tmp, lists[i]) client_fail(container_of(pos, struct client, node), sqlstate,
-                                                             "wedpool: server login for pool \"%s/%s\" failed: %s",
-                                                             p->name, p->user, msg);
+        dlist_for_each_safe(pos, tmp, lists[i]) client_fail(container_of(pos, struct client, node), sqlstate, "%s", msg);
+}
+
+void pool_server_failed(struct pool *p, struct backend *be, const char *sqlstate, const char *msg)
+{
+    p->stats.server_connect_failures++;
+    /* The host's fault (cannot connect, shutting down): the backend marks it down and tells every
+     * pool on it (pool_backends_changed), which fails the waiters when no host is left. */
+    if (be != NULL && backend_failed(be, sqlstate, msg))
+        return;
+    p->last_fail_us = now_us();
+    strlcpy_ok(p->last_fail_state, sqlstate, sizeof(p->last_fail_state));
+    strlcpy_ok(p->last_fail_msg, msg, sizeof(p->last_fail_msg));
+    if (p->n_idle + p->n_active + p->n_reset + p->n_login > 0 || pool_restarting(p, p->last_fail_us))
+        return;
+    /* Nothing alive and nothing on the way: fail fast, do not let waiters sit until
+     * acquire_timeout_ms. */
+    pool_fail_waiters(p, sqlstate, "wedpool: server login for pool \"%s/%s\" failed: %s", p->name, p->user, msg);
+}
+
+static void pool_serve_idle(struct pool *p);
+
+static bool server_on_host(const struct server *s, const struct backend *be)
+{
+    return s->be == be;
+}
+
+void pool_backends_changed(struct backend_db *bdb, struct backend *moved)
+{
+    uint64_t now = now_us();
+    struct dlist *pos, *ps, *tmp;
+    for (pos = all_pools.next; pos != &all_pools; pos = pos->next) {
+        struct pool *p = container_of(pos, struct pool, node);
+        if (p->bdb != bdb)
+            continue;
+        struct dlist *lists[] = {&p->idle_servers, &p->active_servers, &p->login_servers, &p->reset_servers};
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+            dlist_for_each_safe(ps, tmp, lists[i])
+            {
+                struct server *s = container_of(ps, struct server, node);
+                if (!server_on_host(s, moved) && backend_db_acceptable(bdb, s->be))
+                    continue;
+                if (s->state == SV_IDLE)
+                    server_close(s, "its host no longer suits the pool (role, health or address changed)");
+                else
+                    s->close_needed = true;
+            }
+        }
+        struct route_result rr;
+        backend_db_route(bdb, &rr);
+        if (rr.verdict == ROUTE_FAIL) {
+            char state[6], msg[900];
+            backend_db_route_error(bdb, &rr, state, msg, sizeof(msg));
+            pool_fail_waiters(p, state, "%s", msg);
+            continue;
+        }
+        pool_serve_idle(p);
+        pool_launch_for_demand(p, now);
+    }
 }
 
 /* Serves waiters from idle servers (after RESUME, a reload, or a lane limit that eased). */
@@ -847,7 +915,8 @@ static void pool_expire_waiters(struct pool *p, uint64_t now)
 static void pool_free(struct pool *p)
 {
     dlist_remove(&p->node);
-    server_resolve_cancel(p);
+    if (p->bdb != NULL)
+        backend_db_put(p->bdb);
     params_free(&p->welcome);
     params_free(&p->verdicts);
     for (int i = 0; i < MAX_LANES; i++)
@@ -894,12 +963,41 @@ static bool pool_drop_if_unused(struct pool *p, uint64_t now)
     return true;
 }
 
+/* No host suits the pool yet (its primary is lost and none promoted, roles not known): waiters
+ * get the reason after server_connect_timeout_ms, as they would for a server that does not answer,
+ * rather than after acquire_timeout_ms. */
+static void pool_expire_unroutable(struct pool *p, uint64_t now)
+{
+    if (p->n_waiting == 0 || p->n_idle > 0 || p->n_login > 0)
+        return;
+    struct route_result rr;
+    backend_db_route(p->bdb, &rr);
+    if (rr.verdict != ROUTE_WAIT)
+        return;
+    uint64_t limit = (uint64_t)rt.cfg.server_connect_timeout_ms * 1000u;
+    char state[6], msg[900];
+    backend_db_route_error(p->bdb, &rr, state, msg, sizeof(msg));
+    struct dlist *lists[MAX_LANES + 1];
+    int n = pool_waiting_lists(p, lists);
+    for (int i = 0; i < n; i++) {
+        while (!dlist_empty(lists[i])) {
+            struct client *c = container_of(dlist_first(lists[i]), struct client, node);
+            uint64_t waited = elapsed_us(now, c->wait_start_us);
+            if (waited < limit)
+                break;
+            client_fail(c, state, "%s (waited %llu ms, server_connect_timeout_ms=%d)", msg,
+                        (unsigned long long)(waited / 1000u), rt.cfg.server_connect_timeout_ms);
+        }
+    }
+}
+
 static void pool_janitor_one(struct pool *p, uint64_t now)
 {
     const struct wp_config *cfg = &rt.cfg;
     struct dlist *pos, *tmp;
 
     pool_expire_waiters(p, now);
+    pool_expire_unroutable(p, now);
 
     /* Clients that sit idle inside a transaction hold a server others need. */
     if (cfg->idle_transaction_timeout_ms > 0) {
@@ -924,11 +1022,14 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
         struct server *s = container_of(pos, struct server, node);
         if (elapsed_us(now, s->connect_us) > connect_limit) {
             char msg[600], target[400];
+            struct backend *be = s->be;
             snprintf(msg, sizeof(msg), "could not connect to server %s within server_connect_timeout_ms=%d",
-                     server_target_text(p, target, sizeof(target)), cfg->server_connect_timeout_ms);
+                     backend_target_text(be, target, sizeof(target)), cfg->server_connect_timeout_ms);
             log_warn("pool %s/%s: %s", p->name, p->user, msg);
+            backend_ref(be);
             server_close(s, "connect timeout");
-            pool_server_failed(p, "08006", msg);
+            pool_server_failed(p, be, "08006", msg);
+            backend_unref(be);
         }
     }
 
@@ -962,14 +1063,6 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
 
     if (rt.shutting_down || p->db_removed)
         return;
-    /* Host names are looked up again every dns_max_ttl_s (after a failure, every
-     * server_login_retry_ms) so that a failover which moves the name is followed. */
-    if (p->resolved_us != 0 && p->dns_req == NULL) {
-        uint64_t every = p->addr_error[0] != '\0' ? (uint64_t)cfg->server_login_retry_ms * 1000u
-                                                  : (uint64_t)cfg->dns_max_ttl_s * 1000000u;
-        if (elapsed_us(now, p->resolved_us) >= every)
-            server_resolve(p);
-    }
     /* Keep min_pool_size (and the forecast's warm target) open, at most prewarm_rate_per_s new
      * connections a second: pre-warming must never be a login storm on PostgreSQL. */
     if (p->last_fail_us == 0 || elapsed_us(now, p->last_fail_us) >= (uint64_t)cfg->server_login_retry_ms * 1000u) {
@@ -978,10 +1071,13 @@ static void pool_janitor_one(struct pool *p, uint64_t now)
         if (p->warm_tokens > rate)
             p->warm_tokens = rate;
         p->warm_tokens_us = now;
-        while (pool_server_total(p) < p->min_size && p->addr_error[0] == '\0' && p->addrlen != 0 &&
-               p->warm_tokens >= 1.0 && passthrough_ready(p)) {
+        while (pool_server_total(p) < p->min_size && p->warm_tokens >= 1.0 && passthrough_ready(p)) {
+            struct route_result rr;
+            struct backend *be = backend_db_route(p->bdb, &rr);
+            if (be == NULL)
+                break;
             p->warm_tokens -= 1.0;
-            if (server_launch(p) == NULL)
+            if (server_launch(p, be) == NULL)
                 break;
         }
     }
@@ -1004,6 +1100,7 @@ void pool_janitor(uint64_t now)
                         rt.cfg.client_login_timeout_ms);
         }
     }
+    backend_janitor(now);
     struct dlist *tmp2;
     dlist_for_each_safe(pos, tmp2, &all_pools)
     {

@@ -45,12 +45,13 @@ enum unlink_how {
 void pool_unlink(struct client *c, enum unlink_how how);
 /* A server became usable (login done, reset done, or released clean): give it to a waiter or park it. */
 void pool_server_ready(struct server *s);
-/* A server login failed with this error: remember it for fast failure and fail waiters if the
- * backend is unreachable. */
-void pool_server_failed(struct pool *p, const char *sqlstate, const char *msg);
-/* The pool's host name was resolved (moved: to a new address) or could not be: start or fail the
- * waiters' server connections. */
-void pool_address_changed(struct pool *p, bool moved);
+/* A server login to host be failed with this error: a host-level failure goes to the backend
+ * (circuit breaker, routing); any other is remembered for fast failure of the pool. */
+void pool_server_failed(struct pool *p, struct backend *be, const char *sqlstate, const char *msg);
+/* The health, role or address of bdb's hosts changed (moved: a host whose address changed, or
+ * NULL): servers on hosts that no longer suit a pool leave (idle ones now, busy ones when
+ * released), waiters are served by the new choice or told at once when there is none. */
+void pool_backends_changed(struct backend_db *bdb, struct backend *moved);
 /* Lane priorities changed (the wedding context): waiters already queued take their new places. */
 void pool_rekey_waiters(void);
 /* Serves waiters after RESUME. */

@@ -1,5 +1,7 @@
 /* cancel.c — CancelRequest: wedpool's own keys mapped to the server a client is using. */
 #include "cancel.h"
+
+#include "backend.h"
 #include "client.h"
 
 #include <errno.h>
@@ -288,11 +290,11 @@ void cancel_handle(uint32_t pid, uint32_t key)
 
 void cancel_server(const struct server *s)
 {
-    const struct pool *p = s->pool;
+    const struct backend *be = s->be; /* the host this connection is on, not the pool's current one */
     struct cancel_req *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return;
-    int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         log_warn("cancel request: socket: %s", strerror(errno));
         free(r);
@@ -302,7 +304,7 @@ void cancel_server(const struct server *s)
     r->tls = server_is_tls(s);
     r->tls_mode = s->tls_mode;
     r->be_pid = s->be_pid;
-    snprintf(r->host, sizeof(r->host), "%s", p->db.host);
+    snprintf(r->host, sizeof(r->host), "%s", be->host);
     struct pbuf b;
     pbuf_init(&b);
     pbuf_put_u32(&b, 16);
@@ -317,7 +319,7 @@ void cancel_server(const struct server *s)
     }
     memcpy(r->pkt, b.data, 16);
     pbuf_free(&b);
-    if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&be->addr, be->addrlen) != 0 && errno != EINPROGRESS) {
         log_warn("cancel request: connect: %s", strerror(errno));
         conn_close(&r->conn);
         free(r);

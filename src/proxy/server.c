@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "client.h"
 #include "derive.h"
 #include "msg.h"
@@ -24,96 +25,6 @@
 #include "runtime.h"
 #include "scram.h"
 #include "tls.h"
-
-static void resolved(int err, struct evutil_addrinfo *res, void *arg)
-{
-    if (err == EVUTIL_EAI_CANCEL)
-        return; /* the pool is going away; do not touch it */
-    struct pool *p = arg;
-    const struct wp_database *db = &p->db;
-    p->dns_req = NULL;
-    if (err != 0 || res == NULL) {
-        if (p->addrlen != 0) {
-            log_warn("pool %s/%s: could not resolve host \"%s\" again (%s); keeping its last address", p->name,
-                     p->user, db->host, evutil_gai_strerror(err));
-        } else {
-            snprintf(p->addr_error, sizeof(p->addr_error), "could not resolve host \"%s\": %s", db->host,
-                     evutil_gai_strerror(err));
-            log_error("pool %s/%s: %s", p->name, p->user, p->addr_error);
-        }
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
-        pool_address_changed(p, false);
-        return;
-    }
-    const struct evutil_addrinfo *a = loop_pick_address(res);
-    bool changed = p->addrlen != 0 && (p->addrlen != a->ai_addrlen || memcmp(&p->addr, a->ai_addr, a->ai_addrlen) != 0);
-    memset(&p->addr, 0, sizeof(p->addr));
-    memcpy(&p->addr, a->ai_addr, a->ai_addrlen);
-    p->addrlen = (socklen_t)a->ai_addrlen;
-    p->addr_error[0] = '\0';
-    evutil_freeaddrinfo(res);
-    if (changed) {
-        char text[INET6_ADDRSTRLEN] = "?";
-        sockaddr_ip_text(&p->addr, text, sizeof(text));
-        log_info("pool %s/%s: host \"%s\" now resolves to %s: new server connections go there, existing ones "
-                 "are replaced as they are released", p->name, p->user, db->host, text);
-    }
-    pool_address_changed(p, changed);
-}
-
-const char *server_target_text(const struct pool *p, char *buf, size_t n)
-{
-    char ip[INET6_ADDRSTRLEN];
-    if (sockaddr_ip_text(&p->addr, ip, sizeof(ip)) && strcmp(ip, p->db.host) != 0)
-        snprintf(buf, n, "%s (%s):%d", p->db.host, ip, p->db.port);
-    else
-        snprintf(buf, n, "%s:%d", p->db.host, p->db.port);
-    return buf;
-}
-
-void server_resolve(struct pool *p)
-{
-    const struct wp_database *db = &p->db;
-    if (db->host[0] == '/') {
-        p->addr_error[0] = '\0';
-        memset(&p->addr, 0, sizeof(p->addr));
-        struct sockaddr_un *un = (struct sockaddr_un *)&p->addr;
-        un->sun_family = AF_UNIX;
-        int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", db->host, db->port);
-        if (n < 0 || (size_t)n >= sizeof(un->sun_path))
-            snprintf(p->addr_error, sizeof(p->addr_error), "unix socket path too long");
-        p->addrlen = sizeof(*un);
-        return;
-    }
-    if (p->dns_req != NULL)
-        return; /* already on its way */
-    struct evutil_addrinfo hints = {0};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", db->port);
-    /* An address literal needs no resolver. */
-    struct evutil_addrinfo *res = NULL;
-    hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
-    if (evutil_getaddrinfo(db->host, port, &hints, &res) == 0 && res != NULL) {
-        p->addrlen = 0;
-        resolved(0, res, p);
-        return;
-    }
-    /* A host name: asynchronously (a slow DNS server must never stall the loop), again every
-     * dns_max_ttl_s so a failover that moves the name is followed. Waiters wait meanwhile. */
-    p->resolved_us = now_us();
-    loop_resolve(db->host, db->port, resolved, p, &p->dns_req);
-}
-
-void server_resolve_cancel(struct pool *p)
-{
-    if (p->dns_req != NULL)
-        evdns_getaddrinfo_cancel(p->dns_req);
-    p->dns_req = NULL;
-}
 
 static void server_on_read(evutil_socket_t fd, short what, void *arg);
 static void server_on_write(evutil_socket_t fd, short what, void *arg);
@@ -144,30 +55,34 @@ static void server_login_failed(struct server *s, const char *sqlstate, const ch
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     struct pool *p = s->pool;
-    log_error("pool %s/%s: server login to %s:%d failed: %s (SQLSTATE %s)", p->name, p->user, p->db.host, p->db.port,
-              msg, sqlstate);
+    struct backend *be = s->be;
+    log_error("pool %s/%s: server login to %s failed: %s (SQLSTATE %s)", p->name, p->user, be->label, msg, sqlstate);
+    backend_ref(be); /* s may be freed from server_close on */
     server_close(s, "login failed");
-    pool_server_failed(p, sqlstate, msg);
+    pool_server_failed(p, be, sqlstate, msg);
+    backend_unref(be);
 }
 
-struct server *server_launch(struct pool *p)
+struct server *server_launch(struct pool *p, struct backend *be)
 {
     struct server *s = server_new(p);
     if (s == NULL)
         return NULL;
+    s->be = be;
+    backend_ref(be);
     p->stats.server_connects++;
-    int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         server_login_failed(s, "08006", "socket: %s", strerror(errno));
         return NULL;
     }
-    set_nonblocking_nodelay(fd, p->addr.ss_family != AF_UNIX, rt.cfg.tcp_keepalive_s);
+    set_nonblocking_nodelay(fd, be->addr.ss_family != AF_UNIX, rt.cfg.tcp_keepalive_s);
     conn_setup(&s->conn, fd, server_on_read, server_on_write, s);
     s->connecting = true;
-    if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&be->addr, be->addrlen) != 0 && errno != EINPROGRESS) {
         char target[400];
         server_login_failed(s, "08006", "could not connect to server %s: %s",
-                            server_target_text(p, target, sizeof(target)), strerror(errno));
+                            backend_target_text(be, target, sizeof(target)), strerror(errno));
         return NULL;
     }
     conn_want_write(&s->conn, true);
@@ -229,9 +144,10 @@ static void server_send_startup(struct server *s)
 
 /* The effective sslmode towards this pool's server: the database line's, else server_tls_sslmode.
  * Unix sockets never use TLS (nor does libpq on them). */
-static int server_tls_mode(const struct pool *p)
+static int server_tls_mode(const struct server *s)
 {
-    if (p->db.host[0] == '/')
+    const struct pool *p = s->pool;
+    if (s->be->host[0] == '/')
         return TLS_DISABLE;
     return p->db.sslmode >= 0 ? p->db.sslmode : rt.cfg.server_tls_sslmode;
 }
@@ -240,7 +156,7 @@ static int server_tls_mode(const struct pool *p)
  * (wedpool does not retry with TLS when a server refuses plain text). */
 static void server_begin(struct server *s)
 {
-    s->tls_mode = (uint8_t)server_tls_mode(s->pool);
+    s->tls_mode = (uint8_t)server_tls_mode(s);
     if (s->tls_mode >= TLS_PREFER) {
         pbuf_put_u32(&s->conn.out, 8);
         pbuf_put_u32(&s->conn.out, PROTO_SSL_REQUEST);
@@ -261,7 +177,7 @@ static void server_tls_handshake(struct server *s)
     if (r != IO_OK) {
         char target[400];
         server_login_failed(s, "08006", "TLS handshake with server %s failed (sslmode=%s): %s",
-                            server_target_text(s->pool, target, sizeof(target)), config_tls_mode_name(s->tls_mode),
+                            backend_target_text(s->be, target, sizeof(target)), config_tls_mode_name(s->tls_mode),
                             r == IO_EOF ? "the server closed the connection" : io_last_error());
         return;
     }
@@ -342,7 +258,7 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
         server_login_failed(s, "28000",
                             "server %s asks for the password in cleartext over a connection without TLS: refused "
                             "(set server_allow_cleartext = yes to allow it)",
-                            server_target_text(p, target, sizeof(target)));
+                            backend_target_text(s->be, target, sizeof(target)));
         return false;
     }
     /* No plain password: md5 and SCRAM may still pass through (passthrough.c). */
@@ -394,13 +310,16 @@ static bool server_handle_auth(struct server *s, const uint8_t *body, size_t len
     case 11: { /* SASL continue: server-first-message, with the salt and the iteration count */
         const char *err = "unexpected SASL continue";
         int max = rt.cfg.server_scram_max_iterations;
-        if (s->scram == NULL || !scram_client_read_first(s->scram, (const char *)body + 4, len - 4, max, &err)) {
+        bool read = s->scram != NULL && scram_client_read_first(s->scram, (const char *)body + 4, len - 4, max, &err);
+        if (s->scram != NULL && scram_client_iterations(s->scram) > 0)
+            s->be->scram_iterations = scram_client_iterations(s->scram); /* for its health checks */
+        if (!read) {
             char target[400];
             if (s->scram != NULL && scram_client_iterations(s->scram) > max)
                 server_login_failed(s, "28000",
                                     "server %s asks for %d SCRAM iterations, more than server_scram_max_iterations=%d: "
                                     "refused",
-                                    server_target_text(p, target, sizeof(target)), scram_client_iterations(s->scram),
+                                    backend_target_text(s->be, target, sizeof(target)), scram_client_iterations(s->scram),
                                     max);
             else
                 server_login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
@@ -521,6 +440,7 @@ static void server_login_process(struct server *s)
             s->exp.txn = (char)body[0];
             p->welcome_ready = true;
             p->last_fail_us = 0;
+            backend_succeeded(s->be);
             log_debug("pool %s/%s: server %u logged in (pid %u)", p->name, p->user, s->id, s->be_pid);
             conn_buf_release_if_empty(&s->conn);
             pool_server_ready(s);
@@ -550,7 +470,7 @@ static void server_tls_answer(struct server *s)
     conn_buf_release_if_empty(&s->conn);
     if (answer == 'S') {
         char err[256];
-        if (!tls_connect(&s->conn, s->pool->db.host, s->tls_mode, err, sizeof(err))) {
+        if (!tls_connect(&s->conn, s->be->host, s->tls_mode, err, sizeof(err))) {
             server_login_failed(s, "08006", "%s", err);
             return;
         }
@@ -613,7 +533,7 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
             char target[400];
             server_login_failed(s, "08006", "could not connect to server %s: %s",
-                                server_target_text(s->pool, target, sizeof(target)), strerror(err ? err : errno));
+                                backend_target_text(s->be, target, sizeof(target)), strerror(err ? err : errno));
             return;
         }
         server_begin(s);

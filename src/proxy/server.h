@@ -4,17 +4,10 @@
 
 #include "objects.h"
 
-/* Sets p->addr from the database's host: at once for a unix socket or an address literal, else
- * asynchronously (pool_address_changed() is called when it is known; p->dns_req meanwhile). */
-void server_resolve(struct pool *p);
-/* "host:port", or "name (address):port" for a host name, for messages. */
-const char *server_target_text(const struct pool *p, char *buf, size_t n);
-/* Drops a resolution in flight (the pool is being freed). */
-void server_resolve_cancel(struct pool *p);
 /* Whether the server connection runs over TLS (a cleartext password may then be sent to it). */
 bool server_is_tls(const struct server *s);
-/* Starts a new server connection for the pool (asynchronous). */
-struct server *server_launch(struct pool *p);
+/* Starts a new server connection for the pool to the host be (resolved; asynchronous). */
+struct server *server_launch(struct pool *p, struct backend *be);
 /* Closes the server, telling its client (if any) with 08006 when the loss hurts it. */
 void server_close(struct server *s, const char *reason);
 /* Sends the SETs that make the server's session match the client's (on link), one Query each, whose

@@ -22,6 +22,12 @@ if [ -f tests/fuzz/fuzz_config.c ]; then
     clang "${flags[@]}" tests/fuzz/fuzz_config.c src/config/config.c src/core/log.c src/auth/hba.c src/core/cidr.c src/core/readfile.c src/auth/scram.c src/auth/md5.c -linih -lcrypto -o "$out/fuzz_config"
     targets+=(fuzz_config)
 fi
+clang "${flags[@]}" tests/fuzz/fuzz_hosts.c src/config/hosts.c -o "$out/fuzz_hosts"
+targets+=(fuzz_hosts)
+mkdir -p "$out/corpus-fuzz_hosts"
+printf 'pg1,pg2,10.0.0.3\n5432,5433,5434' >"$out/corpus-fuzz_hosts/seed-three"
+printf '/tmp, pg2\n6000' >"$out/corpus-fuzz_hosts/seed-one-port"
+printf 'a,,b\n1,' >"$out/corpus-fuzz_hosts/seed-bad"
 clang "${flags[@]}" tests/fuzz/fuzz_hba.c src/auth/hba.c src/core/cidr.c src/core/readfile.c -o "$out/fuzz_hba"
 targets+=(fuzz_hba)
 # Seeds: rule lines of every form, and lines each refused for a different reason.

@@ -161,7 +161,7 @@ class Postgres:
         rows = self.sql("select pid, usename, state, backend_xid is not null or backend_xmin is not null, "
                         f"xact_start is not null from pg_stat_activity where datname = '{db}' "
                         "and backend_type = 'client backend' and pid <> pg_backend_pid() "
-                        "and application_name is distinct from 'wedpool-stats'")
+                        "and coalesce(application_name, '') not in ('wedpool-stats', 'wedpool-health')")
         return [dict(pid=r[0], user=r[1], state=r[2], snapshot=r[3], in_xact=r[4]) for r in rows]
 
     def running(self, like):

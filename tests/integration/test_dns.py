@@ -56,7 +56,7 @@ def test_ready_with_a_host_name_backend(wedpool, pg):
     wedpool.settings["pg_stats_interval_s"] = 1
     wedpool.start()
     assert wait_for(lambda: http_get(wedpool.http_port, "/readyz")[0] == 200, timeout=10)
-    assert 'wedpool_backend_up{database="appdb"} 1' in http_get(wedpool.http_port, "/metrics")[1]
+    assert f'wedpool_backend_up{{database="appdb",host="localhost:{pg.port}"}} 1' in http_get(wedpool.http_port, "/metrics")[1]
     with wedpool.connect() as c:
         c.execute("select 1")
     assert wait_for(lambda: 'wedpool_pg_up{database="appdb"} 1' in http_get(wedpool.http_port, "/metrics")[1],

@@ -104,8 +104,10 @@ def test_health_and_readiness(wedpool):
     wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
     wedpool.start()
     assert get(wedpool, "/healthz")[0] == 200
-    assert get(wedpool, "/readyz")[0] == 200  # probed at start, before any client
-    assert "wedpool_backend_up{database=\"appdb\"} 1" in get(wedpool, "/metrics")[2]
+    # checked from the start, before any client
+    assert wait_for(lambda: get(wedpool, "/readyz")[0] == 200, timeout=5)
+    host = f"127.0.0.1:{wedpool.pg.port}"
+    assert f"wedpool_backend_up{{database=\"appdb\",host=\"{host}\"}} 1" in get(wedpool, "/metrics")[2]
     assert get(wedpool, "/nope")[0] == 404
 
 
@@ -119,7 +121,7 @@ def test_not_ready_when_every_backend_is_down(wedpool):
     status, _, body = get(wedpool, "/readyz")
     assert status == 503 and "database appdb" in body and "refused" in body.lower()
     assert get(wedpool, "/healthz")[0] == 200
-    assert "wedpool_backend_up{database=\"appdb\"} 0" in get(wedpool, "/metrics")[2]
+    assert "wedpool_backend_up{database=\"appdb\",host=\"127.0.0.1:1\"} 0" in get(wedpool, "/metrics")[2]
 
 
 def test_bearer_token(wedpool):
@@ -132,6 +134,22 @@ def test_bearer_token(wedpool):
         assert status == 401 and "db_pool" not in body
         assert get(wedpool, path, token="wrong")[0] == 401
     assert get(wedpool, "/metrics", token="s3cret-token")[0] == 200
+
+
+def test_statistics_and_health_for_more_than_64_databases(wedpool):
+    """The statistics and health of each database hang on its backend object: no table that stops
+    at 64 databases (as the old collector and probe did)."""
+    wedpool.settings["http_listen"] = f"127.0.0.1:{wedpool.http_port}"
+    wedpool.settings["pg_stats_interval_s"] = 1
+    wedpool.databases = {f"db{i}": f"host=127.0.0.1 port={wedpool.pg.port} dbname=appdb user=app" for i in range(70)}
+    wedpool.start()
+
+    def all_up():
+        text = get(wedpool, "/metrics")[2]
+        return all(metric(text, "wedpool_pg_up", database=f"db{i}") == 1 and
+                   metric(text, "wedpool_backend_up", database=f"db{i}") == 1 for i in range(70))
+    assert wait_for(all_up, timeout=15)
+    assert len([r for r in wedpool.admin("SHOW HOSTS")]) == 70
 
 
 def test_postgres_statistics_are_collected(wedpool):

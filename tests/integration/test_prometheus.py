@@ -250,7 +250,7 @@ def test_lane_and_database_names_are_escaped_in_label_values(wedpool, pg):
         assert wait_for(lambda: 'wedpool_pg_up{database="we\\"ird\\\\db"} 1' in scrape(wedpool), timeout=15)
         text = scrape(wedpool)
     assert 'lane="vip\\"\\\\lane"' in text
-    assert 'wedpool_backend_up{database="we\\"ird\\\\db"}' in text
+    assert 'wedpool_backend_up{database="we\\"ird\\\\db",host=' in text
     assert 'db_pool_max_connections{database="we\\"ird\\\\db",user="app"}' in text
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -55,6 +55,57 @@ static void expect_error(const char *text, const char *fragment)
         fail_msg("error \"%s\" does not contain \"%s\"", err, fragment);
 }
 
+/* host= and port= lists follow libpq: one port for all hosts, or one per host. */
+static void test_multi_host(void **state)
+{
+    (void)state;
+    struct wp_config cfg;
+    char err[1024] = "";
+    bool loaded = load("[databases]\n"
+                     "rw = host=pg1,pg2,10.0.0.3 port=5432,5433,5434 dbname=app target_session_attrs=read-write "
+                     "load_balance_hosts=random primary_preference=pg2:5433\n"
+                     "ro = host=pg1,pg2 port=6000 target_session_attrs=prefer-standby max_replica_lag_ms=500 "
+                     "patroni_url=http://127.0.0.1:8008\n"
+                     "one = host=/tmp\n"
+                     "[wedpool]\nauth_file = users.txt\nhealth_check_interval_ms = 250\nhealth_check_user = app\n",
+                     &cfg, err);
+    if (!loaded)
+        fail_msg("%s", err);
+    const struct wp_database *rw = config_find_db(&cfg, "rw");
+    assert_int_equal(rw->nhosts, 3);
+    assert_string_equal(rw->hosts[0].name, "pg1");
+    assert_string_equal(rw->hosts[1].name, "pg2");
+    assert_string_equal(rw->hosts[2].name, "10.0.0.3");
+    assert_int_equal(rw->hosts[2].port, 5434);
+    assert_int_equal(rw->port, 5432);
+    assert_int_equal(rw->target_session_attrs, TSA_READ_WRITE);
+    assert_true(rw->load_balance);
+    assert_string_equal(rw->primary_preference, "pg2:5433");
+    const struct wp_database *ro = config_find_db(&cfg, "ro");
+    assert_int_equal(ro->nhosts, 2);
+    assert_int_equal(ro->hosts[1].port, 6000);
+    assert_int_equal(ro->target_session_attrs, TSA_PREFER_STANDBY);
+    assert_int_equal(ro->max_replica_lag_ms, 500);
+    assert_string_equal(ro->patroni_url, "http://127.0.0.1:8008");
+    const struct wp_database *one = config_find_db(&cfg, "one");
+    assert_int_equal(one->nhosts, 1);
+    assert_int_equal(one->hosts[0].port, 5432);
+    assert_int_equal(one->target_session_attrs, TSA_ANY);
+    assert_int_equal(cfg.health_check_interval_ms, 250);
+    assert_string_equal(cfg.health_check_user, "app");
+    config_free(&cfg);
+
+    expect_error("[databases]\na = host=pg1,pg2,pg3 port=1,2\n", "3 hosts");
+    expect_error("[databases]\na = host=pg1,,pg2\n", "empty host name");
+    expect_error("[databases]\na = host=pg1 port=5432,\n", "empty port");
+    expect_error("[databases]\na = host=pg1 port=70000\n", "port=70000");
+    expect_error("[databases]\na = host=pg1 target_session_attrs=writable\n", "target_session_attrs=writable");
+    expect_error("[databases]\na = host=pg1 load_balance_hosts=yes\n", "load_balance_hosts=yes");
+    expect_error("[databases]\na = host=pg1,pg2 primary_preference=pg3:5432\n", "names none of its hosts");
+    expect_error("[databases]\na = host=a,b,c,d,e,f,g,h,i\n", "at most 8 hosts");
+    expect_error("[databases]\na = host=pg1 patroni_url=pg1:8008\n", "patroni_url");
+}
+
 static void test_defaults(void **state)
 {
     (void)state;
@@ -340,6 +391,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_multi_host),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_env_overrides),
