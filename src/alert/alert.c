@@ -658,14 +658,19 @@ void alert_api_json(struct pbuf *out)
         for (int ch = 0; ch < nroutes; ch++)
             if (a->notified & (1u << ch))
                 json_array_append_new(told, json_string(channel_name(ch)));
-        json_array_append_new(alerts, json_pack(
+        json_t *o = json_pack(
             "{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:o}", "key", a->key,
             "rule", a->rule, "state", phase_name(a), "severity",
             a->phase == AP_FIRING ? alert_severity_name(a->severity) : "", "pending_since", iso_json(a->pending_since),
             "started_at", a->phase == AP_FIRING ? iso_json(a->started_at) : json_null(), "acknowledged", a->acked,
             "acked_by", a->acked_by, "summary", nt.summary, "details", nt.details, "weddings", nt.weddings,
             "active_weddings", nt.active_weddings, "guests_affected", (json_int_t)nt.guests_affected, "actions",
-            nt.actions, "runbook", nt.runbook, "notify_seq", (int)a->notify_seq, "notified", told));
+            nt.actions, "runbook", nt.runbook, "notify_seq", (int)a->notify_seq, "notified", told);
+        if (o == NULL)
+            continue;
+        json_object_set_new(o, "database", json_string(a->database));
+        json_object_set_new(o, "host", json_string(a->host));
+        json_array_append_new(alerts, o);
     }
     json_t *hist = json_array();
     for (int i = 0; i < hist_n; i++) {

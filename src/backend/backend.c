@@ -675,7 +675,6 @@ static void probe_failed(struct backend *be)
 static void mark_up(struct backend *be)
 {
     be->consec_failures = 0;
-    be->last_up_us = now_us();
     if (be->circuit != CIRCUIT_CLOSED) {
         be->circuit = CIRCUIT_CLOSED;
         be->probe_attempt = 0;
@@ -690,6 +689,7 @@ static void mark_up(struct backend *be)
 void backend_succeeded(struct backend *be)
 {
     bool was = be->up && be->circuit == CIRCUIT_CLOSED;
+    be->last_up_us = now_us(); /* a login, not just a TCP answer: failures soon after look like a restart */
     mark_up(be);
     if (!was)
         changed(be);
@@ -710,6 +710,7 @@ void backend_checked(struct backend *be, enum backend_role role, bool read_only,
     be->read_only = read_only;
     be->lag_ms = lag_ms;
     be->last_error[0] = '\0';
+    be->last_up_us = now_us();
     mark_up(be);
     be->last_check = wall_time();
     be->last_check_us = now_us();

@@ -39,7 +39,7 @@ struct backend {
     uint64_t resolved_us;       /* last resolution attempt of a host name (0: none) */
 
     bool up;                    /* answering: true until a check or a connection fails */
-    uint64_t last_up_us;        /* last seen answering (check, login): a host that fails soon after is
+    uint64_t last_up_us;        /* last login (a server's or a login check) that worked: a host that fails soon after is
                                  * taken to be restarting and waited for (backend_db_route) */
     bool checked;               /* a health check has answered (role known) */
     enum backend_role role;

@@ -439,3 +439,32 @@ def test_waiting_clients_postgres_slots_and_a_stale_calendar(wedpool, tmp_path):
         release(conns)
     waiter.join(10)
     assert wait_for(lambda: live(wedpool, "clients_waiting:appdb/app") is None, timeout=10)
+
+
+def test_backend_down_pages_and_resolves_when_postgres_is_back(wedpool, tmp_path, receiver):
+    """The failover work's events reach the alerting: PostgreSQL stopped under wedpool raises
+    backend_down for its host (HIGH on an ordinary day) on Slack, and starting it again resolves it
+    there, without any client traffic."""
+    from helpers import PGBIN, as_postgres
+    configure_channels(wedpool, tmp_path, receiver)
+    wedpool.settings.update(health_check_interval_ms=200)
+    wedpool.start(env=ORDINARY_DAY)
+    pg = wedpool.pg
+    key = f"backend_down:127.0.0.1:{pg.port}"
+    with wedpool.connect() as c:
+        c.execute("select 1")
+    as_postgres(PGBIN / "pg_ctl", "-D", pg.data, "-m", "fast", "-w", "stop")
+    try:
+        a = wait_for(lambda: (live(wedpool, key) or {}).get("state") == "firing" and live(wedpool, key), timeout=10)
+        assert a, alerts(wedpool)
+        assert a["severity"] == "HIGH" and a["host"] == f"127.0.0.1:{pg.port}", a
+        assert wait_for(lambda: any(key in t or f"127.0.0.1:{pg.port}" in t for t in slack_texts(receiver)),
+                        timeout=10), slack_texts(receiver)
+        assert not pd_events(receiver)  # HIGH does not reach the CRITICAL-only PagerDuty channel
+    finally:
+        as_postgres(PGBIN / "pg_ctl", "-D", pg.data, "-l", f"{pg.dir}/log", "-w", "start")
+    assert wait_for(lambda: live(wedpool, key) is None, timeout=15), alerts(wedpool)
+    assert wait_for(lambda: len(slack_texts(receiver)) >= 2, timeout=10), slack_texts(receiver)
+    assert "RESOLVED" in slack_texts(receiver)[-1].upper(), slack_texts(receiver)
+    with wedpool.connect() as c:
+        assert c.execute("select 1").fetchone()[0] == 1
