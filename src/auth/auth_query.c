@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pqstep.h"
 #include "log.h"
 #include "loop.h"
 #include "md5.h"
@@ -197,18 +198,14 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     struct aq_entry *e = arg;
     e->ev_added = false;
+    short wait;
     if (!e->querying) {
-        switch (PQconnectPoll(e->conn)) {
-        case PGRES_POLLING_READING:
-            wait_io(e, EV_READ);
-            return;
-        case PGRES_POLLING_WRITING:
-            wait_io(e, EV_WRITE);
-            return;
-        case PGRES_POLLING_OK:
-            break;
-        default:
-            fail_pq(e, "cannot connect as auth_user: ");
+        enum pq_step st = pq_connect_step(e->conn, &wait);
+        if (st != PQ_STEP_DONE) {
+            if (st == PQ_STEP_WAIT)
+                wait_io(e, wait);
+            else
+                fail_pq(e, "cannot connect as auth_user: ");
             return;
         }
         const char *params[1] = {e->user};
@@ -218,20 +215,13 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         }
         e->querying = true;
     }
-    int flush = PQflush(e->conn);
-    if (flush < 0 || !PQconsumeInput(e->conn)) {
+    enum pq_step st = pq_query_step(e->conn, &wait);
+    if (st == PQ_STEP_WAIT)
+        wait_io(e, wait);
+    else if (st == PQ_STEP_FAILED)
         fail_pq(e, "auth_query: ");
-        return;
-    }
-    if (flush == 1) {
-        wait_io(e, EV_READ | EV_WRITE);
-        return;
-    }
-    if (PQisBusy(e->conn)) {
-        wait_io(e, EV_READ);
-        return;
-    }
-    read_result(e);
+    else
+        read_result(e);
 }
 
 static void wait_io(struct aq_entry *e, short what)

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "pqstep.h"
 #include "backend.h"
 #include "derive.h"
 #include "log.h"
@@ -184,18 +185,14 @@ static void hc_on_io(evutil_socket_t fd, short what, void *arg)
         hc_wait(hc, EV_READ);
         return;
     }
+    short wait;
     if (hc->step == HC_CONNECTING) {
-        switch (PQconnectPoll(hc->conn)) {
-        case PGRES_POLLING_READING:
-            hc_wait(hc, EV_READ);
-            return;
-        case PGRES_POLLING_WRITING:
-            hc_wait(hc, EV_WRITE);
-            return;
-        case PGRES_POLLING_OK:
-            break;
-        default:
-            hc_fail(hc, PQerrorMessage(hc->conn));
+        enum pq_step st = pq_connect_step(hc->conn, &wait);
+        if (st != PQ_STEP_DONE) {
+            if (st == PQ_STEP_WAIT)
+                hc_wait(hc, wait);
+            else
+                hc_fail(hc, PQerrorMessage(hc->conn));
             return;
         }
         hc->step = HC_QUERY;
@@ -204,20 +201,13 @@ static void hc_on_io(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    int flush = PQflush(hc->conn);
-    if (flush < 0 || !PQconsumeInput(hc->conn)) {
+    enum pq_step st = pq_query_step(hc->conn, &wait);
+    if (st == PQ_STEP_WAIT)
+        hc_wait(hc, wait);
+    else if (st == PQ_STEP_FAILED)
         hc_fail(hc, PQerrorMessage(hc->conn));
-        return;
-    }
-    if (flush == 1) {
-        hc_wait(hc, EV_WRITE | EV_READ);
-        return;
-    }
-    if (PQisBusy(hc->conn)) {
-        hc_wait(hc, EV_READ);
-        return;
-    }
-    hc_result(hc);
+    else
+        hc_result(hc);
 }
 
 static void hc_wait(struct health_check *hc, short what)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pqstep.h"
 #include "backend.h"
 #include "log.h"
 #include "util.h"
@@ -125,18 +126,14 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         finish(t, false, "no answer within 5 s");
         return;
     }
+    short wait;
     if (!t->querying) {
-        switch (PQconnectPoll(t->conn)) {
-        case PGRES_POLLING_READING:
-            wait_for(t, EV_READ);
-            return;
-        case PGRES_POLLING_WRITING:
-            wait_for(t, EV_WRITE);
-            return;
-        case PGRES_POLLING_OK:
-            break;
-        default:
-            finish(t, false, PQerrorMessage(t->conn));
+        enum pq_step st = pq_connect_step(t->conn, &wait);
+        if (st != PQ_STEP_DONE) {
+            if (st == PQ_STEP_WAIT)
+                wait_for(t, wait);
+            else
+                finish(t, false, PQerrorMessage(t->conn));
             return;
         }
         if (!PQsendQuery(t->conn, stats_sql)) {
@@ -145,20 +142,13 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         }
         t->querying = true;
     }
-    int flush = PQflush(t->conn);
-    if (flush < 0 || !PQconsumeInput(t->conn)) {
+    enum pq_step st = pq_query_step(t->conn, &wait);
+    if (st == PQ_STEP_WAIT)
+        wait_for(t, wait);
+    else if (st == PQ_STEP_FAILED)
         finish(t, false, PQerrorMessage(t->conn));
-        return;
-    }
-    if (flush == 1) {
-        wait_for(t, EV_WRITE | EV_READ);
-        return;
-    }
-    if (PQisBusy(t->conn)) {
-        wait_for(t, EV_READ);
-        return;
-    }
-    read_results(t);
+    else
+        read_results(t);
 }
 
 static void wait_for(struct target *t, short what)

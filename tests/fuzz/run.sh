@@ -5,7 +5,7 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend -Isrc/wedding)
+flags=(-std=c17 -D_GNU_SOURCE -DWEDPOOL_VERSION='"fuzz"' -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Isrc/core -Isrc/auth -Isrc/config -Isrc/proxy -Isrc/pool -Isrc/observe -Isrc/backend -Isrc/wedding -Isrc/alert)
 clang "${flags[@]}" tests/fuzz/fuzz_startup.c src/core/proto.c src/proxy/params.c -o "$out/fuzz_startup"
 targets=(fuzz_startup)
 clang "${flags[@]}" tests/fuzz/fuzz_negotiate.c src/proxy/negotiate.c -o "$out/fuzz_negotiate"
