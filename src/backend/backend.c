@@ -381,24 +381,15 @@ void backend_shutdown(void)
 
 static int snapshot(const struct backend_db *bdb, struct route_host *h)
 {
-    for (int i = 0; i < bdb->nhosts; i++) {
-        const struct backend *be = bdb->hosts[i];
-        h[i] = (struct route_host){be->up && be->addr_error[0] == '\0', be->circuit != CIRCUIT_CLOSED, be->role,
-                                   be->read_only, be->lag_ms};
-    }
-    return bdb->nhosts;
-}
-
-/* Some host answered less than server_connect_timeout_ms ago: its failure looks like a restart. */
-static bool backend_db_restarting(const struct backend_db *bdb)
-{
     uint64_t now = now_us(), window = (uint64_t)rt.cfg.server_connect_timeout_ms * 1000u;
     for (int i = 0; i < bdb->nhosts; i++) {
         const struct backend *be = bdb->hosts[i];
-        if (be->last_up_us != 0 && be->addr_error[0] == '\0' && elapsed_us(now, be->last_up_us) < window)
-            return true;
+        bool resolved = be->addr_error[0] == '\0';
+        h[i] = (struct route_host){be->up && resolved, be->circuit != CIRCUIT_CLOSED, be->role, be->read_only,
+                                   be->lag_ms,
+                                   resolved && be->last_up_us != 0 && elapsed_us(now, be->last_up_us) < window};
     }
-    return false;
+    return bdb->nhosts;
 }
 
 struct backend *backend_db_route(struct backend_db *bdb, struct route_result *rr)
@@ -407,13 +398,6 @@ struct backend *backend_db_route(struct backend_db *bdb, struct route_result *rr
     int n = snapshot(bdb, h);
     *rr = route_pick(h, n, bdb->conf.target_session_attrs, bdb->preferred, bdb->conf.max_replica_lag_ms,
                      bdb->conf.load_balance, next_rnd(&bdb->rnd));
-    if (rr->verdict == ROUTE_FAIL && rr->reason == RR_ALL_DOWN && backend_db_restarting(bdb)) {
-        /* A restart (pg_ctl restart, a crash and recovery) refuses connections for a moment:
-         * waiters sit it out up to server_connect_timeout_ms (pool_expire_unroutable) instead of
-         * failing at once; the health checker's next success serves them. */
-        rr->verdict = ROUTE_WAIT;
-        rr->reason = RR_RESTARTING;
-    }
     if (rr->verdict != ROUTE_OK)
         return NULL;
     struct backend *be = bdb->hosts[rr->host];

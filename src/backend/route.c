@@ -73,15 +73,16 @@ struct route_result route_pick(const struct route_host *h, int n, int tsa, int p
                                bool load_balance, uint32_t rnd)
 {
     int cand[WP_MAX_HOSTS], ncand = 0;
-    bool unknown = false;
+    bool unknown = false, restarting = false;
     for (int i = 0; i < n && i < WP_MAX_HOSTS; i++) {
         if (usable(&h[i])) {
             cand[ncand++] = i;
             unknown = unknown || h[i].role == ROLE_UNKNOWN;
         }
+        restarting = restarting || h[i].restarting;
     }
     if (ncand == 0)
-        return no(ROUTE_FAIL, RR_ALL_DOWN);
+        return restarting ? no(ROUTE_WAIT, RR_RESTARTING) : no(ROUTE_FAIL, RR_ALL_DOWN);
     bool split;
     int primary = route_primary(h, n, preferred, &split);
     bool primary_ok = primary >= 0 && usable(&h[primary]);

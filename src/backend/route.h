@@ -16,6 +16,8 @@ struct route_host {
     enum backend_role role;
     bool read_only;     /* a primary with default_transaction_read_only = on */
     int64_t lag_ms;     /* standby replay lag; -1 unknown */
+    bool restarting;    /* down, but it logged in less than server_connect_timeout_ms ago: a restart
+                         * (pg_ctl restart, crash recovery) that is waited for, not failed */
 };
 
 enum route_verdict {
@@ -32,8 +34,7 @@ enum route_reason {
     RR_NO_PRIMARY,    /* hosts up, none primary: a failover in progress */
     RR_NO_STANDBY,    /* no standby up */
     RR_ALL_LAGGING,   /* standbys up, all behind max_replica_lag_ms */
-    RR_RESTARTING,    /* every host down, but one answered less than server_connect_timeout_ms ago:
-                       * a PostgreSQL restart is sat out (backend.c turns RR_ALL_DOWN into this) */
+    RR_RESTARTING,    /* every host down, but one of them is restarting: waited for */
 };
 
 struct route_result {

@@ -327,7 +327,7 @@ def test_wedding_day_scenario_slack_pagerduty_then_sms_escalation_then_resolve(w
         body = sms_bodies(receiver)[0]
         assert body.startswith("[CRITICAL] Database pool appdb at 90% capacity") and "Smith & Jones" in body
         assert len(body) <= 160
-        # exactly one of each while it keeps firing
+        # exactly one of each while it keeps firing: 1.5 clock minutes of nothing more (an absence)
         time.sleep(1.5)
         assert slack_texts(receiver) == ["[CRITICAL] Database pool appdb at 90% capacity"]
         assert [e["event_action"] for e in pd_events(receiver)] == ["trigger"]

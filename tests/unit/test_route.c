@@ -9,10 +9,10 @@
 #include "config.h"
 #include "route.h"
 
-#define P(lag) {true, false, ROLE_PRIMARY, false, lag}
-#define S(lag) {true, false, ROLE_STANDBY, false, lag}
-#define DOWN {false, false, ROLE_UNKNOWN, false, -1}
-#define UNK {true, false, ROLE_UNKNOWN, false, -1}
+#define P(lag) {true, false, ROLE_PRIMARY, false, lag, false}
+#define S(lag) {true, false, ROLE_STANDBY, false, lag, false}
+#define DOWN {false, false, ROLE_UNKNOWN, false, -1, false}
+#define UNK {true, false, ROLE_UNKNOWN, false, -1, false}
 
 static void test_read_write_goes_to_primary(void **state)
 {
@@ -54,6 +54,27 @@ static void test_roles_unknown_wait(void **state)
     r = route_pick(h, 2, TSA_ANY, -1, 0, false, 0);
     assert_int_equal(r.verdict, ROUTE_FAIL);
     assert_int_equal(r.reason, RR_ALL_DOWN);
+}
+
+static void test_restart_is_waited_for(void **state)
+{
+    (void)state;
+    /* every host down, one of them logged in moments ago: a restart, waited for */
+    struct route_host h[] = {DOWN, DOWN};
+    h[1].restarting = true;
+    struct route_result r = route_pick(h, 2, TSA_ANY, -1, 0, false, 0);
+    assert_int_equal(r.verdict, ROUTE_WAIT);
+    assert_int_equal(r.reason, RR_RESTARTING);
+    assert_int_equal(route_pick(h, 2, TSA_READ_WRITE, -1, 0, false, 0).reason, RR_RESTARTING);
+    /* a host that is up is used meanwhile */
+    h[0] = (struct route_host)P(0);
+    r = route_pick(h, 2, TSA_READ_WRITE, -1, 0, false, 0);
+    assert_int_equal(r.verdict, ROUTE_OK);
+    assert_int_equal(r.host, 0);
+    /* past the window nothing is restarting: fail at once */
+    h[0] = (struct route_host)DOWN;
+    h[1].restarting = false;
+    assert_int_equal(route_pick(h, 2, TSA_ANY, -1, 0, false, 0).verdict, ROUTE_FAIL);
 }
 
 static void test_split_brain(void **state)
@@ -113,7 +134,7 @@ static void test_standbys_spread_and_lag(void **state)
     assert_int_equal(route_pick(h, 3, TSA_PREFER_STANDBY, -1, 1000, false, 0).host, 1);
     assert_false(route_acceptable(h, 3, 0, TSA_PREFER_STANDBY, -1, 1000));
     /* read-only accepts a read-only primary, standby does not */
-    struct route_host g[] = {{true, false, ROLE_PRIMARY, true, 0}};
+    struct route_host g[] = {{true, false, ROLE_PRIMARY, true, 0, false}};
     assert_int_equal(route_pick(g, 1, TSA_READ_ONLY, -1, 0, false, 0).host, 0);
     assert_int_equal(route_pick(g, 1, TSA_STANDBY, -1, 0, false, 0).reason, RR_NO_STANDBY);
 }
@@ -153,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_write_goes_to_primary),
         cmocka_unit_test(test_roles_unknown_wait),
+        cmocka_unit_test(test_restart_is_waited_for),
         cmocka_unit_test(test_split_brain),
         cmocka_unit_test(test_standbys_spread_and_lag),
         cmocka_unit_test(test_load_balance_any),
